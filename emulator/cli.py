@@ -1,0 +1,166 @@
+"""``python -m emulator``: run a Go binary and show what happens.
+
+Every failure is one line on stderr and a distinct exit status (see
+``emulator.exitcodes`` and ``loader.errors``); guest output already written
+is never lost because it goes straight to our file descriptors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from emulator import exitcodes
+
+_SIZE_SUFFIXES = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+class UsageError(Exception):
+    """A bad flag or argument: one line, exit 64."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse would exit 2, which Go panics use
+        raise UsageError(message)
+
+
+def parse_size(text: str) -> int:
+    """``512M``, ``4G``, ``1048576`` -> bytes."""
+    text = text.strip().lower().removesuffix("ib").removesuffix("b")
+    scale = _SIZE_SUFFIXES.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in _SIZE_SUFFIXES else text
+    try:
+        value = int(float(number) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 512M or 4G)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("size must be positive")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _env_pair(text: str) -> str:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m emulator", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a Go binary (a path, or a fixture name such as hello)",
+                         usage="python -m emulator run TARGET [options] [-- ARGS...]")
+    run.add_argument("target", help="path to a static x86-64 Linux ELF, or a fixture name")
+    run.add_argument("--env", action="append", type=_env_pair, default=None, metavar="KEY=VALUE",
+                     help="guest environment variable (repeatable; replaces the small default set)")
+    run.add_argument("--inherit-env", action="store_true", help="give the guest our whole environment")
+    run.add_argument("--seed", type=int, default=0, help="seed for AT_RANDOM and getrandom (default 0)")
+    run.add_argument("--cpus", type=_positive, default=1, help="CPUs the guest sees (default 1)")
+    run.add_argument("--memory-limit", type=parse_size, default=None, metavar="SIZE",
+                     help="committed guest memory before mmap answers ENOMEM (default 4G)")
+    run.add_argument("--max-instructions", type=_positive, default=None, metavar="N",
+                     help=f"stop after about N guest instructions (exit {exitcodes.INSTRUCTION_BUDGET})")
+    run.add_argument("--stats", action="store_true", help="print a short summary on stderr at exit")
+    run.add_argument("--strace", nargs="?", const="-", default=None, metavar="FILE",
+                     help="print each syscall as strace does (to stderr, or to FILE)")
+    run.add_argument("--go", default=None, metavar="VERSION", help="toolchain for a fixture name")
+    run.add_argument("--stripped", action="store_true", help="use the stripped build of a fixture")
+
+    sub.add_parser("fixtures", help="install the pinned Go toolchains and build the fixtures",
+                   add_help=False)  # its flags are emulator.toolchains'
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["fixtures"]:
+        from emulator import toolchains
+
+        return toolchains.main(argv[1:])
+    # Everything after the first "--" belongs to the guest, flags included.
+    guest_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, guest_args = argv[:cut], argv[cut + 1 :]
+    try:
+        ns = build_parser().parse_args(argv)
+        ns.args = guest_args
+        return _run(ns)
+    except UsageError as e:
+        print(f"emulator: {e}", file=sys.stderr)
+        return exitcodes.USAGE
+    except KeyboardInterrupt:
+        print("emulator: interrupted", file=sys.stderr)
+        return exitcodes.INTERRUPTED
+
+
+def _run(ns: argparse.Namespace) -> int:
+    from emulator.api import DEFAULT_ENV, resolve_target
+    from emulator.machine import Machine, RunConfig
+    from emulator.strace import StraceWriter
+    from loader import LoaderError, load_image
+
+    args = ns.args
+    env = list(os.environ.items()) if ns.inherit_env else None
+    guest_env = [f"{k}={v}" for k, v in env] if env is not None else list(ns.env or DEFAULT_ENV)
+    try:
+        path = resolve_target(ns.target, ns.go, ns.stripped)
+        image = load_image(path)
+    except LoaderError as e:
+        print(f"emulator: {e.message}", file=sys.stderr)
+        return e.exit_code
+    except Exception as e:  # a fixture that could not be built
+        print(f"emulator: cannot prepare {ns.target}: {str(e).splitlines()[0] if str(e) else e!r}",
+              file=sys.stderr)
+        return exitcodes.USAGE
+
+    config = RunConfig(argv=[ns.target, *args], env=guest_env, seed=ns.seed, cpus=ns.cpus,
+                       max_instructions=ns.max_instructions, record_syscalls=ns.strace is not None)
+    if ns.memory_limit is not None:
+        config.memory_limit = ns.memory_limit
+    sinks = []
+    trace_file = None
+    if ns.strace is not None:
+        trace_file = sys.stderr if ns.strace == "-" else open(ns.strace, "w", encoding="utf-8")  # noqa: SIM115
+        sinks.append(StraceWriter(trace_file))
+    try:
+        machine = Machine(image, config, sinks=sinks)
+        outcome = machine.run()
+    finally:
+        if trace_file is not None and trace_file is not sys.stderr:
+            trace_file.close()
+    if outcome.report:
+        print(outcome.report, file=sys.stderr)
+    unimplemented = machine.kernel.unimplemented
+    if unimplemented:
+        listed = ", ".join(f"{name} ({n}x)" for name, n in sorted(unimplemented.items()))
+        print(f"emulator: unimplemented syscalls answered ENOSYS: {listed}", file=sys.stderr)
+    if ns.stats:
+        _print_stats(machine)
+    return outcome.status
+
+
+def _print_stats(machine) -> None:
+    s = machine.stats
+    top = sorted(s.by_syscall.items(), key=lambda kv: (-kv[1], kv[0]))[:6]
+    lines = [
+        f"instructions: {s.instructions}",
+        f"blocks: {s.blocks}",
+        f"threads: {s.threads}",
+        f"syscalls: {s.syscalls} ({', '.join(f'{n} {c}' for n, c in top)})",
+        f"memory: {s.committed_bytes // 1024} KiB committed in {s.regions} unicorn regions",
+        f"emulation: {s.emulation_seconds:.3f} s",
+    ]
+    print("--- emulator stats ---", *lines, sep="\n", file=sys.stderr)

@@ -1,0 +1,241 @@
+"""The one unicorn CPU shared by every guest thread, and the hooks it runs.
+
+Only three things cross from native code into Python: the ``syscall``
+instruction, ``cpuid``/``rdtsc`` (so the guest sees a fixed machine and a
+virtual time stamp counter) and invalid memory accesses (to name the faulting
+address). Everything per block stays native (``emulator/_native.c``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import capstone
+from unicorn import (
+    UC_ARCH_X86,
+    UC_HOOK_BLOCK,
+    UC_HOOK_INSN,
+    UC_HOOK_INTR,
+    UC_HOOK_MEM_FETCH_PROT,
+    UC_HOOK_MEM_FETCH_UNMAPPED,
+    UC_HOOK_MEM_READ_PROT,
+    UC_HOOK_MEM_READ_UNMAPPED,
+    UC_HOOK_MEM_WRITE_PROT,
+    UC_HOOK_MEM_WRITE_UNMAPPED,
+    UC_MODE_64,
+    Uc,
+    UcError,
+)
+from unicorn import x86_const as x86
+from unicorn.unicorn_py3.unicorn import uc_hook_h, uclib
+
+from emulator import _native
+
+# Registers carrying a syscall's number and arguments, in ABI order.
+SYSCALL_REGS = (
+    x86.UC_X86_REG_RAX,
+    x86.UC_X86_REG_RDI,
+    x86.UC_X86_REG_RSI,
+    x86.UC_X86_REG_RDX,
+    x86.UC_X86_REG_R10,
+    x86.UC_X86_REG_R8,
+    x86.UC_X86_REG_R9,
+)
+
+# General registers in the order reports print them.
+GENERAL_REGS = {
+    "rax": x86.UC_X86_REG_RAX, "rbx": x86.UC_X86_REG_RBX, "rcx": x86.UC_X86_REG_RCX,
+    "rdx": x86.UC_X86_REG_RDX, "rsi": x86.UC_X86_REG_RSI, "rdi": x86.UC_X86_REG_RDI,
+    "rbp": x86.UC_X86_REG_RBP, "rsp": x86.UC_X86_REG_RSP, "r8": x86.UC_X86_REG_R8,
+    "r9": x86.UC_X86_REG_R9, "r10": x86.UC_X86_REG_R10, "r11": x86.UC_X86_REG_R11,
+    "r12": x86.UC_X86_REG_R12, "r13": x86.UC_X86_REG_R13, "r14": x86.UC_X86_REG_R14,
+    "r15": x86.UC_X86_REG_R15, "rip": x86.UC_X86_REG_RIP, "rflags": x86.UC_X86_REG_RFLAGS,
+    "fs_base": x86.UC_X86_REG_FS_BASE,
+}
+
+# The fixed CPU the guest sees: unicorn's default x86-64 model as it answers
+# natively, minus RDRAND (nondeterministic) and the hypervisor bit. No AVX, so
+# Go takes its SSE paths, which unicorn implements.
+CPUID_LEAVES: dict[tuple[int, int], tuple[int, int, int, int]] = {
+    (0x0, 0): (0xD, 0x756E6547, 0x6C65746E, 0x49656E69),  # "GenuineIntel"
+    (0x1, 0): (0x306C4, 0x800, 0x0ED82203 & ~(1 << 30), 0x78BFBFD),
+    (0x4, 0): (0x121, 0x1C0003F, 0x3F, 0x1),
+    (0x6, 0): (0x4, 0x0, 0x0, 0x0),
+    (0x7, 0): (0x0, 0x389, 0x0, 0x0),
+    (0xD, 0): (0x7, 0x240, 0x340, 0x0),
+    (0xD, 1): (0x1, 0x0, 0x0, 0x0),
+    (0x80000000, 0): (0x80000008, 0x756E6547, 0x6C65746E, 0x49656E69),
+    (0x80000001, 0): (0x306C4, 0x0, 0x21, 0x28100800),
+    (0x80000002, 0): (0x65746E49, 0x6F43206C, 0x50206572, 0x65636F72),
+    (0x80000003, 0): (0x726F7373, 0x61482820, 0x6C657773, 0x296C),
+    (0x80000008, 0): (0x3028, 0x0, 0x0, 0x0),
+}
+# Leaves whose answer depends on the sub-leaf in ECX.
+_SUBLEAF_LEAVES = {0x4, 0x7, 0xB, 0xD}
+
+# The virtual time stamp counter ticks this many times per guest instruction.
+TSC_PER_INSTRUCTION = 3
+
+_INSN_CB = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p)
+_COUNT_CB = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint32)
+
+
+class _BlockEntry(ctypes.Structure):
+    _fields_ = [("address", ctypes.c_uint64), ("size", ctypes.c_uint32), ("instructions", ctypes.c_uint32)]
+
+
+class WorkCounter(ctypes.Structure):
+    """Shared with the native block hook (``struct work_counter`` in _native.c)."""
+
+    _fields_ = [
+        ("instructions", ctypes.c_uint64),
+        ("blocks", ctypes.c_uint64),
+        ("deadline", ctypes.c_uint64),
+        ("expired", ctypes.c_uint64),
+        ("stop", ctypes.c_void_p),
+        ("count", ctypes.c_void_p),
+        ("cache", _BlockEntry * _native.cache_slots()),
+    ]
+
+
+@dataclass
+class MemoryFault:
+    """The invalid access unicorn reported last: what, where."""
+
+    access: str  # "read", "write" or "fetch"
+    address: int
+    size: int
+    unmapped: bool
+
+
+# unicorn passes the access type (UC_MEM_*) to invalid-memory hooks.
+_UC_MEM_KINDS = {19: ("read", True), 20: ("write", True), 21: ("fetch", True),
+                 22: ("write", False), 23: ("read", False), 24: ("fetch", False)}
+
+
+class Cpu:
+    """The unicorn engine with our hooks installed."""
+
+    def __init__(self, on_syscall: Callable[[], None]) -> None:
+        self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        self._disasm = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        self._block_sizes: dict[tuple[int, int], int] = {}
+        count = _COUNT_CB(self._count_block)
+        self._keep: list[object] = [count]  # ctypes callbacks must outlive the engine
+        self.work = WorkCounter()
+        self.work.stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
+        self.work.count = ctypes.cast(count, ctypes.c_void_p).value
+        self.work.deadline = 2**64 - 1
+        self.last_fault: MemoryFault | None = None
+        self.last_interrupt: int | None = None
+        self._add_native_hook(UC_HOOK_BLOCK, _native.block_hook_address(), ctypes.addressof(self.work))
+        self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        self.uc.hook_add(UC_HOOK_INSN, lambda uc, _: on_syscall(), aux1=x86.UC_X86_INS_SYSCALL)
+        self.uc.hook_add(UC_HOOK_INSN, self._on_cpuid, aux1=x86.UC_X86_INS_CPUID)
+        self._add_insn_hook(x86.UC_X86_INS_RDTSC, self._on_rdtsc)
+        self.uc.hook_add(
+            UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED
+            | UC_HOOK_MEM_READ_PROT | UC_HOOK_MEM_WRITE_PROT | UC_HOOK_MEM_FETCH_PROT,
+            self._on_bad_access,
+        )
+
+    # -- hooks -------------------------------------------------------------
+
+    def _add_native_hook(self, kind: int, callback: int, user_data: int) -> None:
+        handle = uc_hook_h()
+        status = uclib.uc_hook_add(
+            self.uc._uch, ctypes.byref(handle), kind, ctypes.c_void_p(callback),
+            ctypes.c_void_p(user_data), ctypes.c_uint64(1), ctypes.c_uint64(0),
+        )
+        if status != 0:
+            raise RuntimeError(f"uc_hook_add failed with unicorn error {status}")
+
+    def _add_insn_hook(self, insn: int, func: Callable[[], int]) -> None:
+        """An instruction hook the Python binding refuses (RDTSC), added directly."""
+        callback = _INSN_CB(lambda _uc, _data: func())
+        self._keep.append(callback)
+        handle = uc_hook_h()
+        status = uclib.uc_hook_add(
+            self.uc._uch, ctypes.byref(handle), UC_HOOK_INSN, callback, None,
+            ctypes.c_uint64(1), ctypes.c_uint64(0), ctypes.c_int(insn),
+        )
+        if status != 0:
+            raise RuntimeError(f"uc_hook_add(RDTSC) failed with unicorn error {status}")
+
+    def _count_block(self, address: int, size: int) -> int:
+        """Instructions in a block, decoded once per (address, size)."""
+        key = (address, size)
+        n = self._block_sizes.get(key)
+        if n is None:
+            try:
+                code = bytes(self.uc.mem_read(address, size))
+            except UcError:
+                code = b""
+            n = max(sum(1 for _ in self._disasm.disasm_lite(code, address)), 1)
+            self._block_sizes[key] = n
+        return n
+
+    def _on_interrupt(self, uc: Uc, intno: int, _data: object) -> None:
+        """A CPU exception (divide error, int3, #UD ...): the guest gets a signal."""
+        self.last_interrupt = intno
+        uc.emu_stop()
+
+    def _on_cpuid(self, uc: Uc, _data: object) -> int:
+        leaf = uc.reg_read(x86.UC_X86_REG_EAX)
+        sub = uc.reg_read(x86.UC_X86_REG_ECX) if leaf in _SUBLEAF_LEAVES else 0
+        eax, ebx, ecx, edx = CPUID_LEAVES.get((leaf, sub), (0, 0, 0, 0))
+        uc.reg_write_batch(((x86.UC_X86_REG_RAX, eax), (x86.UC_X86_REG_RBX, ebx),
+                            (x86.UC_X86_REG_RCX, ecx), (x86.UC_X86_REG_RDX, edx)))
+        return 1  # skip the real instruction
+
+    def _on_rdtsc(self) -> int:
+        tsc = self.work.instructions * TSC_PER_INSTRUCTION
+        self.uc.reg_write_batch(((x86.UC_X86_REG_RAX, tsc & 0xFFFFFFFF),
+                                 (x86.UC_X86_REG_RDX, tsc >> 32)))
+        return 1
+
+    def _on_bad_access(self, uc: Uc, access: int, address: int, size: int, _value: int,
+                       _data: object) -> bool:
+        kind, unmapped = _UC_MEM_KINDS.get(access, ("access", True))
+        self.last_fault = MemoryFault(kind, address, size, unmapped)
+        return False  # not handled: unicorn stops with the matching error
+
+    # -- running -----------------------------------------------------------
+
+    @property
+    def instructions(self) -> int:
+        """Guest instructions executed so far: the deterministic measure of guest work."""
+        return self.work.instructions
+
+    def run(self, rip: int, budget: int) -> bool:
+        """Run from ``rip`` for about ``budget`` instructions; True if the slice ran out.
+
+        The slice ends at the first block boundary at or past the budget.
+        """
+        self.work.deadline = self.work.instructions + max(budget, 1)
+        self.work.expired = 0
+        self.last_fault = None
+        self.last_interrupt = None
+        self.uc.emu_start(rip, 0xFFFF_FFFF_FFFF_FFFF)
+        return bool(self.work.expired)
+
+    def stop(self) -> None:
+        self.uc.emu_stop()
+
+    # -- registers ---------------------------------------------------------
+
+    def syscall_args(self) -> list[int]:
+        """Number then six arguments of the syscall being executed."""
+        return self.uc.reg_read_batch(SYSCALL_REGS)
+
+    def set_result(self, value: int) -> None:
+        self.uc.reg_write(x86.UC_X86_REG_RAX, value & 0xFFFF_FFFF_FFFF_FFFF)
+
+    def rip(self) -> int:
+        return self.uc.reg_read(x86.UC_X86_REG_RIP)
+
+    def registers(self) -> dict[str, int]:
+        values = self.uc.reg_read_batch(tuple(GENERAL_REGS.values()))
+        return dict(zip(GENERAL_REGS, values, strict=True))

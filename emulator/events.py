@@ -1,0 +1,42 @@
+"""Events: what the machine tells its sinks (strace text, JSON lines, the API).
+
+Events carry plain data, decoded at the moment they happened; sinks format
+them. Nothing in the machine or the kernel formats output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SyscallEvent:
+    """A finished syscall. ``result`` is None for calls that never return (exit)."""
+
+    instructions: int  # guest instructions executed when it finished
+    tid: int
+    seq: int
+    nr: int
+    name: str
+    args: tuple[int, ...]
+    decoded: tuple[object, ...] | None  # per-argument decoded values (see syscalls.kinds)
+    result: int | None
+
+
+@dataclass(frozen=True)
+class ThreadEvent:
+    instructions: int
+    tid: int
+    what: str  # "start" or "exit"
+    parent: int | None
+
+
+@dataclass(frozen=True)
+class ExitEvent:
+    instructions: int
+    status: int
+    reason: str
+    signal: int | None
+
+
+Event = SyscallEvent | ThreadEvent | ExitEvent

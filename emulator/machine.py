@@ -1,0 +1,408 @@
+"""The machine: one CPU, one address space, the guest's threads, and the kernel.
+
+Data flows one way: a loaded ``Image`` is mapped into the ``AddressSpace``,
+the CPU runs the scheduled thread until it makes a syscall that blocks, exits
+or yields, or until its slice of instructions is used up; syscalls go to the
+``Kernel`` (the Linux personality in ``syscalls/``); what happens is emitted
+as events to the sinks.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from unicorn import UcError
+from unicorn import x86_const as x86
+
+from emulator.clock import VirtualClock
+from emulator.cpu import CPUID_LEAVES, Cpu
+from emulator.events import Event, ExitEvent, SyscallEvent, ThreadEvent
+from emulator.futex import FutexTable
+from emulator.memory import PAGE, AddressSpace, page_down, page_up
+from emulator import exitcodes
+from emulator.reports import FaultReport, describe_deadlock, describe_fault
+from emulator.scheduler import QUANTUM, Deadlock, Scheduler
+from emulator.threads import Thread, ThreadState
+from loader import Image, build_initial_stack
+from syscalls.abi import BadAddress, write_u32
+from syscalls.kernel import Kernel, KernelConfig
+from syscalls.outcome import Block, ExitGroup, ExitThread, FutexWait, Yield
+from syscalls.table import TABLE, decode_args
+
+STACK_TOP = 0x7FFF_FFFF_F000
+STACK_SIZE = 8 << 20
+SYSCALL_INSN_LEN = 2
+DEFAULT_MEMORY_LIMIT = 4 << 30
+SIGSEGV, SIGILL, SIGTRAP, SIGFPE, SIGBUS = 11, 4, 5, 8, 7
+# CPU exception vector -> the signal Linux sends for it.
+_VECTOR_SIGNALS = {0: SIGFPE, 1: SIGTRAP, 3: SIGTRAP, 4: SIGSEGV, 5: SIGSEGV, 6: SIGILL, 13: SIGSEGV,
+                   14: SIGSEGV, 16: SIGFPE, 17: SIGBUS, 19: SIGFPE}
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run besides the binary: same config, same trace."""
+
+    argv: list[str]
+    env: list[str]
+    seed: int = 0
+    cpus: int = 1
+    memory_limit: int = DEFAULT_MEMORY_LIMIT
+    max_instructions: int | None = None
+    record_syscalls: bool = False  # decode arguments and keep every SyscallEvent
+
+
+@dataclass
+class Outcome:
+    """How a run ended."""
+
+    status: int  # what the emulator exits with: the guest's status, 128+signal, or ours
+    reason: str  # "exit", "signal", "deadlock", "instruction-budget"
+    signal: int | None = None
+    report: str = ""
+
+
+@dataclass
+class Console:
+    """Where guest fds 0-2 lead: host fds, or buffers for the Python API."""
+
+    write_fd: Callable[[int, bytes], None]
+    read_fd: Callable[[int, int], bytes]
+
+    def write(self, fd: int, data: bytes) -> int:
+        self.write_fd(fd, data)
+        return len(data)
+
+    def read(self, fd: int, size: int) -> bytes:
+        return self.read_fd(fd, size)
+
+
+def host_console() -> Console:
+    """Guest stdout/stderr straight to ours, unbuffered and in order."""
+
+    def write_fd(fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(fd, view):]
+            except BrokenPipeError:
+                return
+
+    return Console(write_fd, lambda fd, size: os.read(fd, size))
+
+
+@dataclass
+class Stats:
+    instructions: int = 0
+    blocks: int = 0
+    threads: int = 0
+    syscalls: int = 0
+    emulation_seconds: float = 0.0
+    regions: int = 0
+    committed_bytes: int = 0
+    by_syscall: dict[str, int] = field(default_factory=dict)
+
+
+class Machine:
+    """A loaded guest, ready to run once."""
+
+    def __init__(self, image: Image, config: RunConfig, console: Console | None = None,
+                 sinks: list[Callable[[Event], None]] | None = None) -> None:
+        self.image = image
+        self.config = config
+        self.sinks = list(sinks or [])
+        self.cpu = Cpu(self._on_syscall)
+        self.mem = AddressSpace(self.cpu.uc, config.memory_limit)
+        self.clock = VirtualClock(lambda: self.cpu.work.instructions)
+        self.scheduler = Scheduler()
+        self.futexes = FutexTable()
+        self.kernel = Kernel(
+            KernelConfig(seed=config.seed, cpus=config.cpus,
+                         argv=[os.fsencode(a) for a in config.argv],
+                         envp=[os.fsencode(e) for e in config.env], exe_path=os.path.abspath(image.path)),
+            self.mem, self.clock, self, console or host_console(),
+        )
+        self.stats = Stats()
+        self.syscall_events: list[SyscallEvent] = []
+        self._seq = 0
+        self._next_tid = self.kernel.config.pid
+        self._pending: dict[int, tuple[int, int, list[int], tuple[object, ...] | None]] = {}
+        self._exit_group: int | None = None
+        self._last_status = 0
+        self._stop_cpu = False
+        self.current = self._load()
+
+    # -- loading -----------------------------------------------------------
+
+    def _load(self) -> Thread:
+        """Map the image and the initial stack; return the main thread at the entry point."""
+        pages: dict[int, int] = {}
+        for seg in self.image.segments:
+            for page in range(page_down(seg.vaddr), page_up(seg.vaddr + seg.memsz), PAGE):
+                pages[page] = pages.get(page, 0) | seg.prot
+        for start, end, prot in _runs(pages):
+            self.mem.map(start, end - start, prot, self.image.path)
+        for seg in self.image.segments:
+            self.mem.poke(seg.vaddr, seg.data)
+        self.mem.brk_start = self.mem.brk = page_up(max(s.vaddr + s.memsz for s in self.image.segments))
+
+        stack_prot = 7 if self.image.exec_stack else 3
+        self.mem.map(STACK_TOP - STACK_SIZE, STACK_SIZE, stack_prot, "[stack]")
+        random16 = self.kernel.random.randbytes(16)
+        stack = build_initial_stack(
+            self.image, argv=self.kernel.config.argv, envp=self.kernel.config.envp, random16=random16,
+            stack_top=STACK_TOP, execfn=os.fsencode(self.config.argv[0] if self.config.argv else ""),
+            hwcap=CPUID_LEAVES[(1, 0)][3], uid=self.kernel.config.uid, gid=self.kernel.config.gid,
+        )
+        self.mem.poke(stack.sp, stack.data)
+
+        uc = self.cpu.uc
+        for reg in (x86.UC_X86_REG_RAX, x86.UC_X86_REG_RBX, x86.UC_X86_REG_RCX, x86.UC_X86_REG_RDX,
+                    x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDI, x86.UC_X86_REG_RBP):
+            uc.reg_write(reg, 0)
+        uc.reg_write(x86.UC_X86_REG_RSP, stack.sp)
+        uc.reg_write(x86.UC_X86_REG_RIP, self.image.entry)
+        main = Thread(self._allocate_tid(), uc.context_save(), self.image.entry, name=_comm(self.image.path))
+        self.scheduler.add(main)
+        self.scheduler.pop_runnable()  # main is on the CPU
+        self._emit(ThreadEvent(self.cpu.instructions, main.tid, "start", parent=None))
+        return main
+
+    def _allocate_tid(self) -> int:
+        tid = self._next_tid
+        self._next_tid += 1
+        return tid
+
+    # -- the run loop --------------------------------------------------------
+
+    def run(self) -> Outcome:
+        started = time.perf_counter()
+        try:
+            outcome = self._run()
+        finally:
+            self.stats.emulation_seconds = time.perf_counter() - started
+            self.stats.instructions = self.cpu.work.instructions
+            self.stats.blocks = self.cpu.work.blocks
+            self.stats.threads = self.scheduler.created
+            self.stats.regions = self.mem.region_count
+            self.stats.committed_bytes = self.mem.committed
+        self._emit(ExitEvent(self.cpu.instructions, outcome.status, outcome.reason, outcome.signal))
+        return outcome
+
+    def _run(self) -> Outcome:
+        thread = self.current
+        while True:
+            budget = QUANTUM
+            deadline = self.scheduler.next_deadline()
+            if deadline is not None:
+                budget = min(budget, self.clock.instructions_until(deadline))
+            if self.config.max_instructions is not None:
+                left = self.config.max_instructions - self.cpu.instructions
+                if left <= 0:
+                    return self._budget_reached(thread)
+                budget = min(budget, left)
+            self._stop_cpu = False
+            try:
+                expired = self.cpu.run(thread.rip, budget)
+            except UcError as e:
+                return self._fault(thread, e)
+            if self.cpu.last_interrupt is not None:
+                return self._exception(thread, self.cpu.last_interrupt)
+            if self._exit_group is not None:
+                return Outcome(self._exit_group, "exit")
+            if thread.state is not ThreadState.EXITED:
+                thread.rip = self.cpu.rip()
+            self._wake_due_threads()
+            if thread.state is ThreadState.RUNNABLE and (expired or self._stop_cpu):
+                if not self.scheduler.has_runnable():
+                    continue  # nobody else to run: keep going on the same thread
+                self.scheduler.requeue(thread)
+            try:
+                nxt = self._pick_next()
+            except Deadlock as d:
+                return Outcome(exitcodes.DEADLOCK, "deadlock", report=describe_deadlock(self, d.threads))
+            if nxt is None:
+                return Outcome(self._last_status, "exit")
+            self._switch(thread, nxt)
+            thread = nxt
+
+    def _pick_next(self) -> Thread | None:
+        """The next runnable thread, sleeping the virtual clock forward if all wait."""
+        while True:
+            nxt = self.scheduler.pop_runnable()
+            if nxt is not None:
+                return nxt
+            if not self.scheduler.threads:
+                return None
+            deadline = self.scheduler.next_deadline()
+            if deadline is None:
+                raise Deadlock(list(self.scheduler.threads.values()))
+            self.clock.sleep_until(deadline)
+            self._wake_due_threads()
+
+    def _wake_due_threads(self) -> None:
+        for t in self.scheduler.due(self.clock.monotonic()):
+            self.futexes.cancel(t)
+            self._finish_blocked(t, t.timeout_result)
+
+    def _switch(self, old: Thread, new: Thread) -> None:
+        uc = self.cpu.uc
+        if old.state is not ThreadState.EXITED and old is not new:
+            uc.context_update(old.context)
+        if old is not new:
+            uc.context_restore(new.context)
+        if new.result is not None:
+            uc.reg_write(x86.UC_X86_REG_RAX, new.result & 0xFFFF_FFFF_FFFF_FFFF)
+            new.result = None
+        self.current = new
+
+    # -- syscalls ------------------------------------------------------------
+
+    def _on_syscall(self) -> None:
+        regs = self.cpu.syscall_args()
+        nr, args = regs[0], list(regs[1:])
+        thread = self.current
+        self.stats.syscalls += 1
+        decoded = self._decode_entry(nr, args) if self._recording else None
+        outcome = self.kernel.handle(thread, nr, args)
+        if type(outcome) is int:
+            self.cpu.set_result(outcome)
+            self._record(thread.tid, nr, args, decoded, outcome)
+            return
+        self._stop_cpu = True
+        self.cpu.stop()
+        if isinstance(outcome, Block):
+            self._block(thread, nr, args, decoded, outcome)
+        elif isinstance(outcome, Yield):
+            self.cpu.set_result(0)
+            self._record(thread.tid, nr, args, decoded, 0)
+        elif isinstance(outcome, ExitThread):
+            self._record(thread.tid, nr, args, decoded, None)
+            self._exit_thread(thread, outcome.status)
+        elif isinstance(outcome, ExitGroup):
+            self._record(thread.tid, nr, args, decoded, None)
+            self._exit_group = outcome.status
+
+    def _block(self, thread: Thread, nr: int, args: list[int], decoded: tuple[object, ...] | None,
+               block: Block) -> None:
+        if block.deadline is not None and block.deadline <= self.clock.monotonic():
+            self.cpu.set_result(block.timeout_result)
+            self._record(thread.tid, nr, args, decoded, block.timeout_result)
+            return
+        self.scheduler.block(thread, block.wait, block.deadline, block.timeout_result)
+        if isinstance(block.wait, FutexWait):
+            self.futexes.enqueue(thread, block.wait.addr)
+        self._pending[thread.tid] = (self.cpu.instructions, nr, args, decoded)
+
+    def _finish_blocked(self, thread: Thread, result: int) -> None:
+        self.scheduler.wake(thread, result)
+        pending = self._pending.pop(thread.tid, None)
+        if pending is not None:
+            _, nr, args, decoded = pending
+            self._record(thread.tid, nr, args, decoded, result)
+
+    def _exit_thread(self, thread: Thread, status: int) -> None:
+        self._last_status = status
+        if thread.clear_child_tid:
+            try:
+                write_u32(self.mem, thread.clear_child_tid, 0)
+                self.futex_wake(thread.clear_child_tid, 1, 0xFFFF_FFFF)
+            except BadAddress:
+                pass
+        self.scheduler.remove(thread)
+        self._emit(ThreadEvent(self.cpu.instructions, thread.tid, "exit", parent=None))
+
+    @property
+    def _recording(self) -> bool:
+        return self.config.record_syscalls
+
+    def _decode_entry(self, nr: int, args: list[int]) -> tuple[object, ...] | None:
+        sc = TABLE.get(nr)
+        return tuple(decode_args(sc, args, None, self.mem)) if sc else None
+
+    def _record(self, tid: int, nr: int, args: list[int], decoded: tuple[object, ...] | None,
+                result: int | None) -> None:
+        sc = TABLE.get(nr)
+        name = sc.name if sc else f"syscall_{nr:#x}"
+        self.stats.by_syscall[name] = self.stats.by_syscall.get(name, 0) + 1
+        if not self._recording:
+            return
+        if sc is not None and decoded is not None:
+            decoded = tuple(decode_args(sc, args, result, self.mem, entry=decoded))
+        self._seq += 1
+        event = SyscallEvent(self.cpu.instructions, tid, self._seq, nr, name, tuple(args), decoded, result)
+        self.syscall_events.append(event)
+        self._emit(event)
+
+    def _emit(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink(event)
+
+    # -- what syscalls/ may ask of the machine (syscalls.kernel.Threads) ----
+
+    def clone(self, parent: Thread, *, stack: int, tls: int | None, clear_child_tid: int) -> int:
+        uc = self.cpu.uc
+        rip = self.cpu.rip() + SYSCALL_INSN_LEN
+        context = uc.context_save()
+        context.reg_write(x86.UC_X86_REG_RAX, 0)
+        context.reg_write(x86.UC_X86_REG_RIP, rip)
+        if stack:
+            context.reg_write(x86.UC_X86_REG_RSP, stack)
+        if tls is not None:
+            context.reg_write(x86.UC_X86_REG_FS_BASE, tls)
+        child = Thread(self._allocate_tid(), context, rip, name=parent.name, sigmask=parent.sigmask,
+                       clear_child_tid=clear_child_tid)
+        self.scheduler.add(child)
+        self._emit(ThreadEvent(self.cpu.instructions, child.tid, "start", parent=parent.tid))
+        return child.tid
+
+    def futex_wake(self, addr: int, count: int, bitset: int) -> int:
+        woken = self.futexes.dequeue(addr, count, bitset)
+        for t in woken:
+            self._finish_blocked(t, 0)
+        return len(woken)
+
+    def exists(self, tid: int) -> bool:
+        return tid in self.scheduler.threads
+
+    def set_fs_base(self, value: int) -> None:
+        self.cpu.uc.reg_write(x86.UC_X86_REG_FS_BASE, value)
+
+    def fs_base(self) -> int:
+        return self.cpu.uc.reg_read(x86.UC_X86_REG_FS_BASE)
+
+    # -- endings -------------------------------------------------------------
+
+    def _fault(self, thread: Thread, error: UcError) -> Outcome:
+        report = describe_fault(self, thread, FaultReport.from_uc_error(error, self.cpu.last_fault))
+        return Outcome(128 + report.signal, "signal", report.signal, report.text)
+
+    def _exception(self, thread: Thread, vector: int) -> Outcome:
+        signal = _VECTOR_SIGNALS.get(vector, SIGSEGV)
+        report = describe_fault(self, thread, FaultReport.from_vector(vector, signal))
+        return Outcome(128 + signal, "signal", signal, report.text)
+
+    def _budget_reached(self, thread: Thread) -> Outcome:
+        return Outcome(exitcodes.INSTRUCTION_BUDGET, "instruction-budget",
+                       report=f"instruction budget of {self.config.max_instructions} reached")
+
+
+def _runs(pages: dict[int, int]) -> list[tuple[int, int, int]]:
+    """Consecutive pages of equal protection as (start, end, prot)."""
+    runs: list[tuple[int, int, int]] = []
+    for page in sorted(pages):
+        prot = pages[page]
+        if runs and runs[-1][1] == page and runs[-1][2] == prot:
+            runs[-1] = (runs[-1][0], page + PAGE, prot)
+        else:
+            runs.append((page, page + PAGE, prot))
+    return runs
+
+
+def _comm(path: str) -> str:
+    return os.path.basename(path)[:15]
+
+

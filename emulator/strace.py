@@ -1,0 +1,49 @@
+"""StraceWriter: syscall events as strace -f prints them.
+
+``[pid N]`` prefixes appear once more than one thread is alive, as strace
+does; the line itself comes from the syscall's declaration in
+``syscalls.table`` (its argument kinds), so there is one source of truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TextIO
+
+from emulator.events import Event, ExitEvent, SyscallEvent, ThreadEvent
+from syscalls.table import TABLE, render_call
+
+
+def format_call(event: SyscallEvent) -> str:
+    sc = TABLE.get(event.nr)
+    if sc is None or event.decoded is None:
+        args = ", ".join(hex(a) for a in event.args[:6])
+        result = "?" if event.result is None else str(event.result)
+        return f"{event.name}({args}) = {result}"
+    return render_call(sc, event.decoded, event.result)
+
+
+class StraceWriter:
+    """A sink: one line per finished syscall, plus strace's exit lines."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.alive: set[int] = set()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, ThreadEvent):
+            (self.alive.add if event.what == "start" else self.alive.discard)(event.tid)
+        elif isinstance(event, SyscallEvent):
+            prefix = f"[pid {event.tid:>5}] " if len(self.alive) > 1 else ""
+            self.out.write(prefix + format_call(event) + "\n")
+        elif isinstance(event, ExitEvent):
+            if event.signal is not None:
+                self.out.write(f"+++ killed by signal {event.signal} +++\n")
+            elif event.reason == "exit":
+                self.out.write(f"+++ exited with {event.status} +++\n")
+        self.out.flush()
+
+
+def format_syscalls(events: Iterable[SyscallEvent]) -> list[str]:
+    """Lines without thread prefixes (for the API and tests)."""
+    return [format_call(e) for e in events]

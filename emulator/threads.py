@@ -1,0 +1,44 @@
+"""Guest threads: a saved CPU context plus what the kernel keeps per thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from unicorn.unicorn_py3.unicorn import UcContext
+
+from syscalls.outcome import FutexWait, Sleep
+
+SS_DISABLE = 2
+
+
+class ThreadState(Enum):
+    RUNNABLE = "runnable"
+    BLOCKED = "blocked"
+    EXITED = "exited"
+
+
+@dataclass(eq=False)
+class Thread:
+    """One guest thread. Its registers live in ``context`` while it is not on the CPU."""
+
+    tid: int
+    context: UcContext
+    rip: int
+    name: str = ""
+    state: ThreadState = ThreadState.RUNNABLE
+    wait: FutexWait | Sleep | None = None
+    deadline: int | None = None  # virtual monotonic ns
+    timeout_result: int = 0
+    result: int | None = None  # RAX to deliver when it next runs (a finished blocking call)
+    clear_child_tid: int = 0
+    robust_list: int = 0
+    sigmask: int = 0
+    altstack: tuple[int, int, int] = (0, SS_DISABLE, 0)
+    exit_status: int | None = None
+
+    def describe_wait(self) -> str:
+        if self.wait is None:
+            return self.state.value
+        text = self.wait.describe()
+        return f"{text} (timeout at {self.deadline} ns)" if self.deadline is not None else text

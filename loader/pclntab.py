@@ -1,0 +1,162 @@
+"""Go's pclntab function table: function names and entry addresses without .symtab.
+
+``go build -ldflags='-s -w'`` drops .symtab but the runtime itself needs the
+pclntab (for tracebacks and the GC), so it is always there. Its header
+(runtime.pcHeader) starts with a magic number that identifies the layout:
+
+    0xfffffffb  Go 1.2-1.15   functab of (uintptr entry, uintptr funcoff)
+    0xfffffffa  Go 1.16-1.17  same, with offsets to sub-tables in the header
+    0xfffffff0  Go 1.18-1.19  functab of (uint32 entryoff, uint32 funcoff) from text start
+    0xfffffff1  Go 1.20+      as 1.18 (textStart is no longer filled in by newer linkers)
+
+Every functab lists nfunc entries plus a final one whose PC is the end of the
+last function, so each function's size is the distance to the next entry.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+GO12_MAGIC = 0xFFFFFFFB
+GO116_MAGIC = 0xFFFFFFFA
+GO118_MAGIC = 0xFFFFFFF0
+GO120_MAGIC = 0xFFFFFFF1
+MAGICS = (GO12_MAGIC, GO116_MAGIC, GO118_MAGIC, GO120_MAGIC)
+
+# Where pcHeader.nfunc and the following pointer-sized words start.
+_HEADER_WORDS_AT = 8
+
+
+class PclntabError(ValueError):
+    """The pclntab is malformed; callers fall back to having no symbols."""
+
+
+@dataclass(frozen=True)
+class PcHeader:
+    """runtime.pcHeader, normalised across versions (absent fields are 0)."""
+
+    magic: int
+    min_lc: int  # instruction size quantum
+    ptr_size: int
+    nfunc: int
+    nfiles: int
+    text_start: int  # 1.18+ only; 0 when the linker did not store it
+    funcname_offset: int
+    functab_offset: int  # pclnOffset: functab, followed by the _func records
+
+    @property
+    def entries_relative_to_text(self) -> bool:
+        """Since Go 1.18 functab PCs are 32-bit offsets from runtime.text."""
+        return self.magic in (GO118_MAGIC, GO120_MAGIC)
+
+    @property
+    def field_size(self) -> int:
+        """Size of one functab field (and of _func's entry field)."""
+        return 4 if self.entries_relative_to_text else self.ptr_size
+
+
+@dataclass(frozen=True)
+class Func:
+    """One function: name as the Go runtime prints it, and [entry, end)."""
+
+    name: str
+    entry: int
+    end: int
+
+
+def has_magic(blob: bytes, offset: int = 0) -> bool:
+    """Whether a plausible pcHeader (magic, zero pads, quantum, ptr size) starts at ``offset``."""
+    if offset + 8 > len(blob):
+        return False
+    magic, pad1, pad2, min_lc, ptr_size = struct.unpack_from("<IBBBB", blob, offset)
+    return magic in MAGICS and pad1 == pad2 == 0 and min_lc in (1, 2, 4) and ptr_size in (4, 8)
+
+
+def parse_header(blob: bytes) -> PcHeader:
+    """Decode the pcHeader at the start of ``blob``."""
+    if not has_magic(blob):
+        raise PclntabError("no pclntab header")
+    magic, min_lc, ptr_size = struct.unpack_from("<I2xBB", blob)
+    words = _words(blob, ptr_size, 8)
+    if magic == GO12_MAGIC:
+        return PcHeader(magic, min_lc, ptr_size, words[0], 0, 0, 0, _HEADER_WORDS_AT + ptr_size)
+    if magic == GO116_MAGIC:
+        nfunc, nfiles, funcname, _cu, _file, _pc, pcln = words[:7]
+        return PcHeader(magic, min_lc, ptr_size, nfunc, nfiles, 0, funcname, pcln)
+    nfunc, nfiles, text_start, funcname, _cu, _file, _pc, pcln = words
+    return PcHeader(magic, min_lc, ptr_size, nfunc, nfiles, text_start, funcname, pcln)
+
+
+def _words(blob: bytes, ptr_size: int, count: int) -> tuple[int, ...]:
+    """The pointer-sized header words after the 8-byte prefix."""
+    fmt = "<" + ("Q" if ptr_size == 8 else "I") * count
+    if _HEADER_WORDS_AT + struct.calcsize(fmt) > len(blob):
+        raise PclntabError("pclntab header truncated")
+    return struct.unpack_from(fmt, blob, _HEADER_WORDS_AT)
+
+
+def functions(blob: bytes, text_start: int = 0) -> list[Func]:
+    """Every function in the pclntab ``blob``, in address order.
+
+    ``text_start`` is runtime.text, needed for Go 1.18+ tables whose header does
+    not record it; the header's value wins when present.
+    """
+    header = parse_header(blob)
+    base = (header.text_start or text_start) if header.entries_relative_to_text else 0
+    if header.entries_relative_to_text and base == 0:
+        raise PclntabError("Go 1.18+ pclntab and no text start address")
+    pcs, funcoffs = _functab(blob, header)
+    funcdata = 0 if header.magic == GO12_MAGIC else header.functab_offset
+    funcs = []
+    for i in range(header.nfunc):
+        name = _func_name(blob, header, funcdata + funcoffs[i])
+        funcs.append(Func(name, base + pcs[i], base + pcs[i + 1]))
+    return funcs
+
+
+def _functab(blob: bytes, header: PcHeader) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The functab's PCs (nfunc + 1 of them) and _func offsets, checked for sanity."""
+    field = header.field_size
+    count = header.nfunc + 1
+    start, size = header.functab_offset, 2 * field * count
+    if header.nfunc <= 0 or start + size > len(blob):
+        raise PclntabError(f"functab of {header.nfunc} functions does not fit")
+    values = struct.unpack_from("<" + ("I" if field == 4 else "Q") * (2 * count), blob, start)
+    pcs, funcoffs = values[0::2], values[1::2]
+    if any(a > b for a, b in itertools.pairwise(pcs)):
+        raise PclntabError("functab PCs are not sorted")
+    return pcs, funcoffs
+
+
+def _func_name(blob: bytes, header: PcHeader, func_at: int) -> str:
+    """Name of the _func record at ``func_at`` (its nameOff follows the entry field)."""
+    name_field = func_at + header.field_size
+    if name_field + 4 > len(blob):
+        raise PclntabError(f"_func record at {func_at:#x} lies outside the pclntab")
+    (name_off,) = struct.unpack_from("<i", blob, name_field)
+    start = header.funcname_offset + name_off
+    end = blob.find(b"\0", start) if 0 <= start < len(blob) else -1
+    if end < 0:
+        raise PclntabError(f"function name offset {name_off:#x} lies outside the pclntab")
+    return blob[start:end].decode("utf-8", "replace")
+
+
+def find_candidates(regions: Iterable[tuple[int, bytes]], limit: int = 64) -> Iterator[tuple[int, bytes]]:
+    """(address, bytes to the end of the region) of each plausible pcHeader in ``regions``.
+
+    Used when section headers are gone: the magic is searched for at 8-byte
+    aligned addresses (the linker aligns the table) in the given regions.
+    """
+    seen = 0
+    for vaddr, blob in regions:
+        for magic in MAGICS:
+            needle = struct.pack("<I", magic) + b"\0\0"
+            pos = blob.find(needle)
+            while pos >= 0 and seen < limit:
+                if (vaddr + pos) % 8 == 0 and has_magic(blob, pos):
+                    seen += 1
+                    yield vaddr + pos, blob[pos:]
+                pos = blob.find(needle, pos + 1)
