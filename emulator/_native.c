@@ -10,10 +10,10 @@
  * it), and stops the CPU once the total reaches the deadline.
  *
  * A block's instruction count comes from a direct-mapped cache keyed by
- * (address, size); on a miss the hook asks Python once (capstone decodes the
- * block), so the total is exact at the cost of one lookup per block.
- * uc_emu_stop arrives as a function pointer, so this module does not link
- * against libunicorn.
+ * (address, size); on a miss capstone decodes the block once, so the total
+ * is exact at the cost of one lookup per block. unicorn's and capstone's
+ * functions arrive as pointers (from their Python bindings' libraries), so
+ * this module links against neither.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -21,8 +21,13 @@
 
 #define CACHE_SLOTS 65536 /* power of two */
 
+#define MAX_BLOCK_BYTES 16384
+
 typedef int (*stop_fn)(void *uc);
-typedef uint32_t (*count_fn)(uint64_t address, uint32_t size);
+typedef int (*mem_read_fn)(void *uc, uint64_t address, void *bytes, uint64_t size);
+typedef size_t (*cs_disasm_fn)(size_t handle, const uint8_t *code, size_t size, uint64_t address,
+                               size_t count, void **insn);
+typedef void (*cs_free_fn)(void *insn, size_t count);
 
 struct block_entry {
     uint64_t address;
@@ -37,9 +42,30 @@ struct work_counter {
     uint64_t deadline;     /* stop the CPU once instructions reaches this */
     uint64_t expired;      /* set when this hook stopped the CPU */
     stop_fn stop;          /* uc_emu_stop */
-    count_fn count;        /* instructions in the block at (address, size) */
+    mem_read_fn mem_read;  /* uc_mem_read */
+    cs_disasm_fn disasm;   /* capstone's cs_disasm */
+    cs_free_fn disasm_free;/* capstone's cs_free */
+    size_t capstone;       /* a capstone handle for x86-64, details off */
+    uint64_t decoded;      /* blocks decoded (cache misses) */
     struct block_entry cache[CACHE_SLOTS];
 };
+
+static uint32_t count_instructions(struct work_counter *w, void *uc, uint64_t address, uint32_t size)
+{
+    static uint8_t code[MAX_BLOCK_BYTES];
+    void *insn = NULL;
+    size_t n;
+
+    if (size > MAX_BLOCK_BYTES)
+        size = MAX_BLOCK_BYTES;
+    if (w->mem_read(uc, address, code, size) != 0)
+        return 1;
+    n = w->disasm(w->capstone, code, size, address, 0, &insn);
+    if (n)
+        w->disasm_free(insn, n);
+    w->decoded++;
+    return n ? (uint32_t)n : 1;
+}
 
 static void on_block(void *uc, uint64_t address, uint32_t size, void *user_data)
 {
@@ -59,7 +85,7 @@ static void on_block(void *uc, uint64_t address, uint32_t size, void *user_data)
     if (e->address != address || e->size != size) {
         e->address = address;
         e->size = size;
-        e->instructions = w->count(address, size);
+        e->instructions = count_instructions(w, uc, address, size);
     }
     w->instructions += e->instructions;
     w->blocks++;

@@ -79,7 +79,10 @@ _SUBLEAF_LEAVES = {0x4, 0x7, 0xB, 0xD}
 TSC_PER_INSTRUCTION = 3
 
 _INSN_CB = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p)
-_COUNT_CB = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint32)
+
+
+def _address(function: ctypes._CFuncPtr) -> int:
+    return ctypes.cast(function, ctypes.c_void_p).value
 
 
 class _BlockEntry(ctypes.Structure):
@@ -95,7 +98,11 @@ class WorkCounter(ctypes.Structure):
         ("deadline", ctypes.c_uint64),
         ("expired", ctypes.c_uint64),
         ("stop", ctypes.c_void_p),
-        ("count", ctypes.c_void_p),
+        ("mem_read", ctypes.c_void_p),
+        ("disasm", ctypes.c_void_p),
+        ("disasm_free", ctypes.c_void_p),
+        ("capstone", ctypes.c_size_t),
+        ("decoded", ctypes.c_uint64),
         ("cache", _BlockEntry * _native.cache_slots()),
     ]
 
@@ -120,14 +127,19 @@ class Cpu:
 
     def __init__(self, on_syscall: Callable[[], None]) -> None:
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
-        self._disasm = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-        self._block_sizes: dict[tuple[int, int], int] = {}
-        count = _COUNT_CB(self._count_block)
-        self._keep: list[object] = [count]  # ctypes callbacks must outlive the engine
+        self._disasm = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)  # owned: used from C
+        self._keep: list[object] = []  # ctypes callbacks must outlive the engine
         self.work = WorkCounter()
-        self.work.stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
-        self.work.count = ctypes.cast(count, ctypes.c_void_p).value
+        self.work.stop = _address(uclib.uc_emu_stop)
+        self.work.mem_read = _address(uclib.uc_mem_read)
+        self.work.disasm = _address(capstone._cs.cs_disasm)
+        self.work.disasm_free = _address(capstone._cs.cs_free)
+        self.work.capstone = self._disasm.csh.value
         self.work.deadline = 2**64 - 1
+        self._syscall_ids = (ctypes.c_int * len(SYSCALL_REGS))(*SYSCALL_REGS)
+        self._syscall_vals = [ctypes.c_uint64() for _ in SYSCALL_REGS]
+        self._syscall_ptrs = (ctypes.c_void_p * len(SYSCALL_REGS))(
+            *(ctypes.addressof(v) for v in self._syscall_vals))
         self.last_fault: MemoryFault | None = None
         self.last_interrupt: int | None = None
         self._add_native_hook(UC_HOOK_BLOCK, _native.block_hook_address(), ctypes.addressof(self.work))
@@ -163,19 +175,6 @@ class Cpu:
         )
         if status != 0:
             raise RuntimeError(f"uc_hook_add(RDTSC) failed with unicorn error {status}")
-
-    def _count_block(self, address: int, size: int) -> int:
-        """Instructions in a block, decoded once per (address, size)."""
-        key = (address, size)
-        n = self._block_sizes.get(key)
-        if n is None:
-            try:
-                code = bytes(self.uc.mem_read(address, size))
-            except UcError:
-                code = b""
-            n = max(sum(1 for _ in self._disasm.disasm_lite(code, address)), 1)
-            self._block_sizes[key] = n
-        return n
 
     def _on_interrupt(self, uc: Uc, intno: int, _data: object) -> None:
         """A CPU exception (divide error, int3, #UD ...): the guest gets a signal."""
@@ -227,8 +226,12 @@ class Cpu:
     # -- registers ---------------------------------------------------------
 
     def syscall_args(self) -> list[int]:
-        """Number then six arguments of the syscall being executed."""
-        return self.uc.reg_read_batch(SYSCALL_REGS)
+        """Number then six arguments of the syscall being executed (one ctypes call: this is hot)."""
+        status = uclib.uc_reg_read_batch(self.uc._uch, self._syscall_ids, self._syscall_ptrs,
+                                         len(SYSCALL_REGS))
+        if status != 0:
+            raise UcError(status)
+        return [v.value for v in self._syscall_vals]
 
     def set_result(self, value: int) -> None:
         self.uc.reg_write(x86.UC_X86_REG_RAX, value & 0xFFFF_FFFF_FFFF_FFFF)

@@ -21,6 +21,7 @@ class SyscallEvent:
     args: tuple[int, ...]
     decoded: tuple[object, ...] | None  # per-argument decoded values (see syscalls.kinds)
     result: int | None
+    decoded_result: object = None
 
 
 @dataclass(frozen=True)

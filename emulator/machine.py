@@ -17,20 +17,21 @@ from dataclasses import dataclass, field
 from unicorn import UcError
 from unicorn import x86_const as x86
 
+from emulator import exitcodes
 from emulator.clock import VirtualClock
 from emulator.cpu import CPUID_LEAVES, Cpu
 from emulator.events import Event, ExitEvent, SyscallEvent, ThreadEvent
 from emulator.futex import FutexTable
 from emulator.memory import PAGE, AddressSpace, page_down, page_up
-from emulator import exitcodes
 from emulator.reports import FaultReport, describe_deadlock, describe_fault
 from emulator.scheduler import QUANTUM, Deadlock, Scheduler
 from emulator.threads import Thread, ThreadState
 from loader import Image, build_initial_stack
 from syscalls.abi import BadAddress, write_u32
 from syscalls.kernel import Kernel, KernelConfig
-from syscalls.outcome import Block, ExitGroup, ExitThread, FutexWait, Yield
-from syscalls.table import TABLE, decode_args
+from syscalls.kinds import Call
+from syscalls.outcome import Block, ExitGroup, ExitThread, FutexWait, ObjectWait, Yield
+from syscalls.table import TABLE, decode_args, decode_ret
 
 STACK_TOP = 0x7FFF_FFFF_F000
 STACK_SIZE = 8 << 20
@@ -119,6 +120,7 @@ class Machine:
         self.clock = VirtualClock(lambda: self.cpu.work.instructions)
         self.scheduler = Scheduler()
         self.futexes = FutexTable()
+        self._object_waiters: dict[object, list[Thread]] = {}
         self.kernel = Kernel(
             KernelConfig(seed=config.seed, cpus=config.cpus,
                          argv=[os.fsencode(a) for a in config.argv],
@@ -246,6 +248,8 @@ class Machine:
     def _wake_due_threads(self) -> None:
         for t in self.scheduler.due(self.clock.monotonic()):
             self.futexes.cancel(t)
+            if isinstance(t.wait, ObjectWait):
+                self._object_waiters[t.wait.key].remove(t)
             self._finish_blocked(t, t.timeout_result)
 
     def _switch(self, old: Thread, new: Thread) -> None:
@@ -295,6 +299,9 @@ class Machine:
         self.scheduler.block(thread, block.wait, block.deadline, block.timeout_result)
         if isinstance(block.wait, FutexWait):
             self.futexes.enqueue(thread, block.wait.addr)
+        elif isinstance(block.wait, ObjectWait):
+            self._object_waiters.setdefault(block.wait.key, []).append(thread)
+        thread.restart_nr = nr if block.restart else None
         self._pending[thread.tid] = (self.cpu.instructions, nr, args, decoded)
 
     def _finish_blocked(self, thread: Thread, result: int) -> None:
@@ -321,7 +328,7 @@ class Machine:
 
     def _decode_entry(self, nr: int, args: list[int]) -> tuple[object, ...] | None:
         sc = TABLE.get(nr)
-        return tuple(decode_args(sc, args, None, self.mem)) if sc else None
+        return tuple(decode_args(sc, Call(tuple(args)), self.mem, out=False)) if sc else None
 
     def _record(self, tid: int, nr: int, args: list[int], decoded: tuple[object, ...] | None,
                 result: int | None) -> None:
@@ -330,10 +337,14 @@ class Machine:
         self.stats.by_syscall[name] = self.stats.by_syscall.get(name, 0) + 1
         if not self._recording:
             return
+        decoded_result = None
         if sc is not None and decoded is not None:
-            decoded = tuple(decode_args(sc, args, result, self.mem, entry=decoded))
+            call = Call(tuple(args), None if result is None else result & 0xFFFF_FFFF_FFFF_FFFF)
+            decoded = tuple(decode_args(sc, call, self.mem, out=True, entry=decoded))
+            decoded_result = decode_ret(sc, call, self.mem)
         self._seq += 1
-        event = SyscallEvent(self.cpu.instructions, tid, self._seq, nr, name, tuple(args), decoded, result)
+        event = SyscallEvent(self.cpu.instructions, tid, self._seq, nr, name, tuple(args), decoded, result,
+                             decoded_result)
         self.syscall_events.append(event)
         self._emit(event)
 
@@ -364,6 +375,16 @@ class Machine:
         for t in woken:
             self._finish_blocked(t, 0)
         return len(woken)
+
+    def wake_all(self, key: object) -> None:
+        for t in self._object_waiters.pop(key, []):
+            if t.restart_nr is None:
+                self._finish_blocked(t, 0)
+                continue
+            # Re-execute the syscall: back over the instruction, number in RAX.
+            self._pending.pop(t.tid, None)
+            t.rip -= SYSCALL_INSN_LEN
+            self.scheduler.wake(t, t.restart_nr)
 
     def exists(self, tid: int) -> bool:
         return tid in self.scheduler.threads

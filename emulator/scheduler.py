@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 
 from emulator.threads import Thread, ThreadState
-from syscalls.outcome import FutexWait, Sleep
+from syscalls.outcome import FutexWait, ObjectWait, Sleep
 
 QUANTUM = 2_000_000  # instructions per slice (2 ms of virtual time)
 
@@ -41,7 +41,9 @@ class Scheduler:
         if thread in self._runqueue:
             self._runqueue.remove(thread)
 
-    def block(self, thread: Thread, wait: FutexWait | Sleep, deadline: int | None, timeout_result: int) -> None:
+    def block(
+        self, thread: Thread, wait: FutexWait | Sleep | ObjectWait, deadline: int | None, timeout_result: int
+    ) -> None:
         thread.state = ThreadState.BLOCKED
         thread.wait, thread.deadline, thread.timeout_result = wait, deadline, timeout_result
 

@@ -20,7 +20,7 @@ def format_call(event: SyscallEvent) -> str:
         args = ", ".join(hex(a) for a in event.args[:6])
         result = "?" if event.result is None else str(event.result)
         return f"{event.name}({args}) = {result}"
-    return render_call(sc, event.decoded, event.result)
+    return render_call(sc, event.decoded, event.decoded_result)
 
 
 class StraceWriter:

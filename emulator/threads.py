@@ -7,7 +7,7 @@ from enum import Enum
 
 from unicorn.unicorn_py3.unicorn import UcContext
 
-from syscalls.outcome import FutexWait, Sleep
+from syscalls.outcome import FutexWait, ObjectWait, Sleep
 
 SS_DISABLE = 2
 
@@ -27,10 +27,11 @@ class Thread:
     rip: int
     name: str = ""
     state: ThreadState = ThreadState.RUNNABLE
-    wait: FutexWait | Sleep | None = None
+    wait: FutexWait | Sleep | ObjectWait | None = None
     deadline: int | None = None  # virtual monotonic ns
     timeout_result: int = 0
     result: int | None = None  # RAX to deliver when it next runs (a finished blocking call)
+    restart_nr: int | None = None  # a blocked call to re-execute on wake-up (its number)
     clear_child_tid: int = 0
     robust_list: int = 0
     sigmask: int = 0

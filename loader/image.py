@@ -123,6 +123,8 @@ def _read_file(name: str) -> bytes:
         raise FileMissing(name, "permission denied: cannot read the file") from None
     except OSError as exc:
         raise FileMissing(name, f"cannot read the file: {exc.strerror or exc}") from None
+    except ValueError:  # e.g. a NUL byte in the path
+        raise FileMissing(name.replace("\0", "\\0"), "not a valid file name") from None
 
 
 def _refuse_dynamic(data: bytes, ehdr: ElfHeader, phdrs: tuple[ProgramHeader, ...], name: str) -> None:

@@ -1,7 +1,7 @@
 """Find runtime.firstmoduledata to learn where Go's text starts.
 
 Go 1.18+ pclntabs store function PCs as offsets from runtime.text, and newer
-linkers no longer write that address into the pclntab header. The runtime
+linkers (Go 1.27; 1.21-1.24 still do) no longer write that address into the pclntab header. The runtime
 takes it from moduledata.text instead, and so do we: moduledata begins with a
 pointer to the pcHeader, which lets us find it by scanning the data segments.
 

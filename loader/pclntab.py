@@ -7,7 +7,7 @@ pclntab (for tracebacks and the GC), so it is always there. Its header
     0xfffffffb  Go 1.2-1.15   functab of (uintptr entry, uintptr funcoff)
     0xfffffffa  Go 1.16-1.17  same, with offsets to sub-tables in the header
     0xfffffff0  Go 1.18-1.19  functab of (uint32 entryoff, uint32 funcoff) from text start
-    0xfffffff1  Go 1.20+      as 1.18 (textStart is no longer filled in by newer linkers)
+    0xfffffff1  Go 1.20+      as 1.18; textStart is 0 in recent ones (1.27; 1.21-1.24 still set it)
 
 Every functab lists nfunc entries plus a final one whose PC is the end of the
 last function, so each function's size is the distance to the next entry.

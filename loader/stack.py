@@ -115,6 +115,8 @@ def build_initial_stack(
         words += [key, value]
     table = struct.pack(f"<{len(words)}Q", *words)
     writer.pos = (writer.pos - len(table)) & ~(STACK_ALIGN - 1)
+    if writer.pos < 0:
+        raise ValueError(f"stack_top {stack_top:#x} leaves no room for the initial stack")
     writer.put(writer.pos, table)
     return InitialStack(sp=writer.pos, data=writer.image(), random_addr=random_addr)
 

@@ -56,7 +56,7 @@ class SymbolTable:
         self._by_display_name: dict[str, int] = {}
         for sym in self._symbols:
             self._by_name.setdefault(sym.name, sym.addr)
-            self._by_display_name.setdefault(self.display_name(sym.name), sym.addr)
+            self._by_display_name.setdefault(_loose_key(sym.name), sym.addr)
 
     def _ready(self) -> None:
         if self._build is not None:
@@ -102,11 +102,15 @@ class SymbolTable:
         return (sym.name, addr - sym.addr) if addr < end else None
 
     def address_of(self, name: str) -> int | None:
-        """Start address of the function ``name``; ABI suffixes such as ``.abi0`` are optional."""
+        """Start address of the function ``name``.
+
+        ABI suffixes such as ``.abi0`` are optional, and ``·`` matches ``.``: the
+        linker writes ``.`` into .symtab where the pclntab keeps Go's middle dot.
+        """
         self._ready()
         if name in self._by_name:
             return self._by_name[name]
-        return self._by_display_name.get(self.display_name(name))
+        return self._by_display_name.get(_loose_key(name))
 
     @staticmethod
     def display_name(name: str) -> str:
@@ -115,6 +119,11 @@ class SymbolTable:
             if name.endswith(suffix):
                 return name[: -len(suffix)]
         return name
+
+
+def _loose_key(name: str) -> str:
+    """The name as address_of compares it: no ABI suffix, middle dots as dots."""
+    return SymbolTable.display_name(name).replace("\u00b7", ".")
 
 
 def symbols_from_elf(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from syscalls import errno
 from syscalls.errno import SyscallError
 from syscalls.kernel import Kernel, Task, handles
+from syscalls.outcome import Outcome
 
 AT_FDCWD = -100
 AT_EMPTY_PATH = 0x1000
@@ -57,6 +58,20 @@ class OpenFile:
         if self.data is None:
             raise SyscallError(errno.ENODEV)
         return self.data[offset : offset + length]
+
+    def read(self, k: Kernel, buf: int, count: int) -> Outcome:
+        if self.stream_fd is not None:
+            data = k.console.read(self.stream_fd, min(count, 1 << 20))
+        else:
+            data = self.contents(self.offset, count)
+            self.offset += len(data)
+        k.mem.write(buf, data)
+        return len(data)
+
+    def write(self, k: Kernel, buf: int, count: int) -> Outcome:
+        if self.stream_fd is None or self.stream_fd == 0:
+            return -errno.EBADF
+        return k.console.write(self.stream_fd, k.mem.read(buf, count))
 
 
 @dataclass
@@ -134,7 +149,7 @@ def openat(k: Kernel, t: Task, dirfd: int, pathname: int, flags: int, mode: int)
 
 
 @handles
-def open(k: Kernel, t: Task, pathname: int, flags: int, mode: int) -> int:
+def open_(k: Kernel, t: Task, pathname: int, flags: int, mode: int) -> int:
     return openat(k, t, AT_FDCWD, pathname, flags, mode)
 
 
@@ -145,15 +160,8 @@ def close(k: Kernel, t: Task, fd: int) -> int:
 
 
 @handles
-def read(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
-    f = k.fds.get(fd)
-    if f.stream_fd is not None:
-        data = k.console.read(f.stream_fd, min(count, 1 << 20))
-    else:
-        data = f.contents(f.offset, count)
-        f.offset += len(data)
-    k.mem.write(buf, data)
-    return len(data)
+def read(k: Kernel, t: Task, fd: int, buf: int, count: int) -> Outcome:
+    return k.fds.get(fd).read(k, buf, count)
 
 
 @handles
@@ -167,11 +175,8 @@ def pread64(k: Kernel, t: Task, fd: int, buf: int, count: int, offset: int) -> i
 
 
 @handles
-def write(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
-    f = k.fds.get(fd)
-    if f.stream_fd is None or f.stream_fd == 0:
-        return -errno.EBADF
-    return k.console.write(f.stream_fd, k.mem.read(buf, count))
+def write(k: Kernel, t: Task, fd: int, buf: int, count: int) -> Outcome:
+    return k.fds.get(fd).write(k, buf, count)
 
 
 @handles

@@ -64,6 +64,9 @@ class Threads(Protocol):
 
     def clone(self, parent: Task, *, stack: int, tls: int | None, clear_child_tid: int) -> int: ...
     def futex_wake(self, addr: int, count: int, bitset: int) -> int: ...
+    def wake_all(self, key: object) -> None:
+        """Wake every thread in an ObjectWait on ``key``; they retry their syscall."""
+        ...
     def exists(self, tid: int) -> bool: ...
     def set_fs_base(self, value: int) -> None: ...
     def fs_base(self) -> int: ...
@@ -95,6 +98,13 @@ Handler = Callable[..., Outcome]
 HANDLERS: dict[str, Handler] = {}
 
 
+def load_handlers() -> dict[str, Handler]:
+    """Import every area module (each registers its handlers) and return the registry."""
+    from syscalls import files, futex, memory, poll, process, signals, threads, time  # noqa: F401
+
+    return HANDLERS
+
+
 def handles(func: Handler) -> Handler:
     """Register ``func`` as the handler of the syscall with the same name."""
     name = func.__name__.rstrip("_")
@@ -109,10 +119,9 @@ class Kernel:
 
     def __init__(self, config: KernelConfig, mem: Memory, clock: Clock, threads: Threads,
                  console: Console) -> None:
-        # Import the areas for their @handles registrations.
-        from syscalls import files, futex, memory, process, signals, threads as thread_calls, time  # noqa: F401
-
+        handlers = load_handlers()
         from syscalls.files import FdTable
+        from syscalls.process import default_rlimits
         from syscalls.signals import SignalTable
 
         self.config = config
@@ -123,10 +132,10 @@ class Kernel:
         self.random = random.Random(config.seed)
         self.fds = FdTable()
         self.signals = SignalTable()
-        self.rlimits: dict[int, tuple[int, int]] = process.default_rlimits()
+        self.rlimits: dict[int, tuple[int, int]] = default_rlimits()
         self.unimplemented: Counter[str] = Counter()
         self._dispatch: dict[int, tuple[str, Handler | None]] = {
-            nr: (sc.name, HANDLERS.get(sc.name)) for nr, sc in TABLE.items()
+            nr: (sc.name, handlers.get(sc.name)) for nr, sc in TABLE.items()
         }
 
     def handle(self, task: Task, nr: int, args: list[int]) -> Outcome:

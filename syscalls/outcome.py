@@ -30,16 +30,30 @@ class Sleep:
 
 
 @dataclass(frozen=True)
+class ObjectWait:
+    """Asleep until a kernel object (an epoll instance, an eventfd) changes."""
+
+    key: object
+    what: str
+
+    def describe(self) -> str:
+        return self.what
+
+
+@dataclass(frozen=True)
 class Block:
     """Park the calling thread on ``wait`` until woken or until ``deadline``.
 
     ``deadline`` is in virtual CLOCK_MONOTONIC nanoseconds (None: no timeout);
-    when it passes first, the call returns ``timeout_result``.
+    when it passes first, the call returns ``timeout_result``. With
+    ``restart``, a wake-up re-executes the syscall (as the kernel's
+    ERESTARTSYS does), so the handler looks again at what changed.
     """
 
-    wait: FutexWait | Sleep
+    wait: FutexWait | Sleep | ObjectWait
     deadline: int | None = None
     timeout_result: int = 0
+    restart: bool = False
 
 
 @dataclass(frozen=True)

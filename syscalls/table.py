@@ -122,6 +122,7 @@ __all__ = [
     "render_args",
     "render_call",
     "render_entry",
+    "render_resumed",
     "render_ret",
     "strace_line",
 ]
@@ -437,16 +438,16 @@ _(7, "poll", NONE, fds=PTR, nfds=UINT, timeout=INT)
 _(271, "ppoll", NONE, fds=PTR, nfds=UINT, tmo_p=TIMESPEC, sigmask=_SIGSET, sigsetsize=SIZE)
 _(23, "select", NONE, nfds=INT, readfds=PTR, writefds=PTR, exceptfds=PTR, timeout=TIMEVAL)
 _(270, "pselect6", NONE, nfds=INT, readfds=PTR, writefds=PTR, exceptfds=PTR, timeout=TIMESPEC, sigmask=PTR)
-_(213, "epoll_create", NONE, size=INT, ret=FD)
-_(291, "epoll_create1", NONE, flags=flags(fl.EPOLL), ret=FD)
-_(233, "epoll_ctl", NONE, epfd=FD, op=enum(fl.EPOLL_CTL), fd=FD, event=PTR)
-_(232, "epoll_wait", NONE, epfd=FD, events=_STRUCT_OUT, maxevents=INT, timeout=INT)
-_(281, "epoll_pwait", NONE, epfd=FD, events=_STRUCT_OUT, maxevents=INT, timeout=INT, sigmask=_SIGSET, sigsetsize=SIZE)
-_(441, "epoll_pwait2", NONE, epfd=FD, events=_STRUCT_OUT, maxevents=INT, timeout=TIMESPEC, sigmask=_SIGSET, sigsetsize=SIZE)
+_(213, "epoll_create", PARTIAL, note="eventfds only; files answer EPERM as on Linux", size=INT, ret=FD)
+_(291, "epoll_create1", PARTIAL, note="eventfds only; files answer EPERM as on Linux", flags=flags(fl.EPOLL), ret=FD)
+_(233, "epoll_ctl", PARTIAL, note="eventfds only; files answer EPERM as on Linux", epfd=FD, op=enum(fl.EPOLL_CTL), fd=FD, event=PTR)
+_(232, "epoll_wait", PARTIAL, note="on the virtual clock; eventfds only", epfd=FD, events=_STRUCT_OUT, maxevents=INT, timeout=INT)
+_(281, "epoll_pwait", PARTIAL, note="on the virtual clock; eventfds only; sigmask ignored", epfd=FD, events=_STRUCT_OUT, maxevents=INT, timeout=INT, sigmask=_SIGSET, sigsetsize=SIZE)
+_(441, "epoll_pwait2", PARTIAL, note="on the virtual clock; eventfds only; sigmask ignored", epfd=FD, events=_STRUCT_OUT, maxevents=INT, timeout=TIMESPEC, sigmask=_SIGSET, sigsetsize=SIZE)
 _(214, "epoll_ctl_old", NONE, epfd=FD, op=INT, fd=FD, event=PTR)
 _(215, "epoll_wait_old", NONE, epfd=FD, events=PTR, maxevents=INT, timeout=INT)
-_(284, "eventfd", NONE, initval=UINT, ret=FD)
-_(290, "eventfd2", NONE, initval=UINT, flags=flags(fl.EFD), ret=FD)
+_(284, "eventfd", FULL, initval=UINT, ret=FD)
+_(290, "eventfd2", FULL, initval=UINT, flags=flags(fl.EFD), ret=FD)
 _(282, "signalfd", NONE, fd=FD, mask=Sigset("sizemask"), sizemask=SIZE, ret=FD)
 _(289, "signalfd4", NONE, fd=FD, mask=Sigset("sizemask"), sizemask=SIZE, flags=flags(fl.SFD), ret=FD)
 _(283, "timerfd_create", NONE, clockid=enum(fl.CLOCK), flags=flags(fl.TFD), ret=FD)
@@ -526,7 +527,7 @@ _(245, "mq_getsetattr", NONE, mqdes=FD, newattr=PTR, oldattr=_STRUCT_OUT)
 # signals
 _(13, "rt_sigaction", FULL, signum=SIG, act=SIGACTION, oldact=SIGACTION_OUT, sigsetsize=SIZE)
 _(14, "rt_sigprocmask", FULL, how=enum(fl.SIG_HOW), set=_SIGSET, oldset=_SIGSET_OUT, sigsetsize=SIZE)
-_(15, "rt_sigreturn", FULL, frame=SIGFRAME)
+_(15, "rt_sigreturn", NONE, frame=SIGFRAME)
 _(131, "sigaltstack", FULL, ss=STACK, old_ss=STACK_OUT)
 _(127, "rt_sigpending", NONE, set=_SIGSET_OUT, sigsetsize=SIZE)
 _(128, "rt_sigtimedwait", NONE, set=_SIGSET, info=_STRUCT_OUT, timeout=TIMESPEC, sigsetsize=SIZE, ret=SIG)
@@ -813,11 +814,41 @@ def render_args(sc: Syscall, args: Sequence[object]) -> str:
     return ", ".join(_shown(sc, args)[0])
 
 
+def _first_pending(args: Sequence[object]) -> int:
+    for i, value in enumerate(args):
+        if value is Mark.PENDING:
+            return i
+    return len(args)
+
+
 def render_entry(sc: Syscall, args: Sequence[object]) -> str:
-    """What strace prints before ``<unfinished ...>``: ``read(3, ``."""
+    """What strace prints before ``<unfinished ...>``: ``read(3, ``.
+
+    The separator before the first out-argument is printed here, except for
+    labelled arguments (clone's ``tls=``), which strace prints on exit.
+    """
     parts, pending = _shown(sc, args)
     text = f"{sc.name}(" + ", ".join(parts)
-    return text + (", " if pending and parts else "")
+    first = _first_pending(args)
+    labelled = first < len(sc.args) and sc.args[first].label
+    return text + (", " if pending and parts and not labelled else "")
+
+
+def render_resumed(sc: Syscall, entry: Sequence[object], args: Sequence[object], ret: object) -> str:
+    """What follows ``<... name resumed>``: ``NULL, 8) = 0`` or ``, tls=0x..) = 5``.
+
+    ``entry`` is the entry-pass list (it says where render_entry stopped),
+    ``args`` the complete exit-pass list.
+    """
+    first = _first_pending(entry)
+    rest = [
+        f"{a.name}={a.kind.render(v)}" if a.label else a.kind.render(v)
+        for a, v in zip(sc.args[first:], args[first:], strict=False)
+        if v is not Mark.OMIT
+    ]
+    labelled = first < len(sc.args) and sc.args[first].label
+    lead = ", " if rest and labelled and first else ""
+    return lead + ", ".join(rest) + f") = {render_ret(sc, ret)}"
 
 
 def render_ret(sc: Syscall, ret: object) -> str:

@@ -76,4 +76,6 @@ def clock_nanosleep(k: Kernel, t: Task, clockid: int, flags: int, req: int, rem:
     ns = read_timespec(k, req)
     if ns is None:
         return -errno.EINVAL
-    return Block(Sleep(), deadline_on_monotonic(k, ns, absolute=bool(flags & TIMER_ABSTIME), clock_id=clockid))
+    return Block(
+        Sleep(), deadline_on_monotonic(k, ns, absolute=bool(flags & TIMER_ABSTIME), clock_id=clockid)
+    )

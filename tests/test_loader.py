@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from elftools.elf.elffile import ELFFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -280,7 +281,7 @@ def test_go_stripped_symbols_from_pclntab(hello_stripped: Path) -> None:
     assert image.symbols.lookup(image.entry + 2) == ("_rt0_amd64_linux", 2)
 
 
-@pytest.mark.parametrize("version", ["1.21.13", "1.27.3"])
+@pytest.mark.parametrize("version", ["1.21.13", "1.22.10", "1.24.11", "1.27.3"])
 def test_stripped_and_unstripped_symbols_agree(go_build: Callable[[str, bool], Path], version: str) -> None:
     full = load_image(go_build(version, False))
     stripped = load_image(go_build(version, True))
@@ -291,8 +292,9 @@ def test_stripped_and_unstripped_symbols_agree(go_build: Callable[[str, bool], P
         assert addr is not None, name
         assert stripped.symbols.address_of(name) == addr, name
     # Every pclntab function is a .symtab function at the same address.
+    # (.symtab spells Go's middle dot as ".", the pclntab keeps it.)
     in_symtab = {(full.symbols.display_name(s.name), s.addr) for s in full.symbols}
-    in_pclntab = {(s.name, s.addr) for s in stripped.symbols}
+    in_pclntab = {(s.name.replace("\u00b7", "."), s.addr) for s in stripped.symbols}
     assert in_pclntab <= in_symtab
     assert len(in_pclntab) >= len(in_symtab) - 2  # .symtab adds runtime.text and runtime.etext
 
@@ -307,6 +309,26 @@ def test_pclntab_found_without_section_headers(hello: Path, hello_stripped: Path
         assert image.go_version == f"go{default_version()}"
         for name in ("main.main", "runtime.main", "runtime.rt0_go", "_rt0_amd64_linux"):
             assert image.symbols.address_of(name) == reference.address_of(name), name
+
+
+def test_text_section_used_when_moduledata_is_not_found(
+    hello: Path, hello_stripped: Path, tmp_path: Path
+) -> None:
+    """Recent pclntabs lack textStart; without moduledata the .text section gives it."""
+    data = bytearray(hello_stripped.read_bytes())
+    with open(hello_stripped, "rb") as f:
+        pclntab_addr = ELFFile(f).get_section_by_name(".gopclntab")["sh_addr"]
+    pointer = pclntab_addr.to_bytes(8, "little")
+    hits = 0
+    for start in range(0, len(data) - 8, 8):
+        if data[start : start + 8] == pointer:
+            data[start : start + 8] = bytes(8)
+            hits += 1
+    assert hits >= 1, "moduledata.pcHeader should point at the pclntab"
+    image = load_image(write(tmp_path, bytes(data)))
+    reference = load_image(hello).symbols
+    for name in ("main.main", "runtime.main", "_rt0_amd64_linux"):
+        assert image.symbols.address_of(name) == reference.address_of(name), name
 
 
 @pytest.mark.parametrize(
@@ -429,6 +451,11 @@ def test_directory(tmp_path: Path) -> None:
         load_image(tmp_path)
 
 
+def test_nul_in_path() -> None:
+    with pytest.raises(FileMissing, match="not a valid file name"):
+        load_image("bad\0name")
+
+
 def test_fifo_is_not_read(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
@@ -466,7 +493,9 @@ def test_big_endian(tmp_path: Path) -> None:
     expect(tmp_path, bytes(data), WrongEndianness, "big-endian")
 
 
-@pytest.mark.parametrize(("machine", "name"), [(183, "AArch64"), (3, "i386"), (243, "RISC-V"), (9999, "9999")])
+@pytest.mark.parametrize(
+    ("machine", "name"), [(183, "AArch64"), (3, "i386"), (243, "RISC-V"), (9999, "9999")]
+)
 def test_wrong_machine(tmp_path: Path, machine: int, name: str) -> None:
     expect(tmp_path, tiny_elf(e_machine=machine), WrongMachine, name)
 
@@ -711,9 +740,7 @@ def test_random_header_damage(
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutations=st.lists(st.tuples(st.integers(0, 4095), st.integers(0, 255)), min_size=1, max_size=8))
-def test_random_pclntab_damage(
-    hello_stripped: Path, scratch: Path, mutations: list[tuple[int, int]]
-) -> None:
+def test_random_pclntab_damage(hello_stripped: Path, scratch: Path, mutations: list[tuple[int, int]]) -> None:
     """Damage at the start of .gopclntab (header, functab) costs symbols at worst."""
     data = bytearray(hello_stripped.read_bytes())
     start = data.find(b"\xf1\xff\xff\xff\x00\x00\x01\x08")

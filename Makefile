@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+# Everything lands in .venv/ and .cache/ (both ignored by git).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: env run test fixtures fixtures-all bench lint fuzz clean
+
+$(STAMP): pyproject.toml emulator/_native.c
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+env: $(STAMP)
+
+# The pinned default toolchain and its fixtures (hello also stripped).
+fixtures: env
+	$(BIN)/python -m emulator fixtures
+
+# Every pinned toolchain, Go 1.21 to 1.27.
+fixtures-all: env
+	$(BIN)/python -m emulator fixtures --all
+
+run: fixtures
+	$(BIN)/python -m emulator run hello
+
+test: fixtures-all
+	$(BIN)/python -m ruff check emulator syscalls loader tests
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: fixtures
+	$(BIN)/python -m emulator.bench
+
+lint: env
+	$(BIN)/python -m ruff check emulator syscalls loader tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info emulator/*.so

@@ -1,0 +1,168 @@
+"""Polling: epoll instances and eventfds, enough for Go's netpoller.
+
+Go registers every file it opens with its netpoller; regular files answer
+EPERM, as on Linux, and stay blocking. The netpoller's own wake-up eventfd
+and its waits with timeouts work on the virtual clock. Pipes and sockets
+come with the sandboxed filesystem and networking.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from syscalls import errno
+from syscalls.abi import read_u64, write_u64
+from syscalls.files import OpenFile
+from syscalls.futex import read_timespec
+from syscalls.kernel import Kernel, Task, handles
+from syscalls.outcome import Block, ObjectWait, Sleep
+
+EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD = 1, 2, 3
+EPOLLIN, EPOLLOUT = 0x1, 0x4
+EPOLL_CLOEXEC = 0o2000000
+EFD_SEMAPHORE, EFD_NONBLOCK, EFD_CLOEXEC = 1, 0o4000, 0o2000000
+_EVENT = struct.Struct("<IQ")  # struct epoll_event is packed on x86-64: 12 bytes
+_COUNTER_MAX = 0xFFFF_FFFF_FFFF_FFFE
+
+
+@dataclass(eq=False)
+class EventFd(OpenFile):
+    counter: int = 0
+    semaphore: bool = False
+
+    def ready(self) -> int:
+        return (EPOLLIN if self.counter else 0) | EPOLLOUT
+
+    def read(self, k: Kernel, buf: int, count: int):
+        """The counter (or 1 in semaphore mode), then zero; blocks while it is zero."""
+        if count < 8:
+            return -errno.EINVAL
+        if not self.counter:
+            if self.flags & EFD_NONBLOCK:
+                return -errno.EAGAIN
+            return Block(ObjectWait(self, "eventfd"), restart=True)
+        value = 1 if self.semaphore else self.counter
+        write_u64(k.mem, buf, value)
+        self.counter -= value
+        return 8
+
+    def write(self, k: Kernel, buf: int, count: int) -> int:
+        if count < 8:
+            return -errno.EINVAL
+        value = read_u64(k.mem, buf)
+        if value > _COUNTER_MAX:
+            return -errno.EINVAL
+        if self.counter + value > _COUNTER_MAX:
+            return -errno.EAGAIN
+        self.counter += value
+        k.threads.wake_all(self)
+        for other in list(k.fds.files.values()):
+            if isinstance(other, Epoll) and any(k.fds.files.get(fd) is self for fd in other.interest):
+                k.threads.wake_all(other)
+        return 8
+
+
+@dataclass(eq=False)
+class Epoll(OpenFile):
+    interest: dict[int, tuple[int, int]] = field(default_factory=dict)  # fd -> (events, data)
+
+
+def _ready_events(k: Kernel, ep: Epoll, maxevents: int) -> list[tuple[int, int]]:
+    found = []
+    for fd, (mask, data) in ep.interest.items():
+        f = k.fds.files.get(fd)
+        if isinstance(f, EventFd) and f.ready() & mask:
+            found.append((f.ready() & mask, data))
+            if len(found) == maxevents:
+                break
+    return found
+
+
+def _wait(k: Kernel, epfd: int, events: int, maxevents: int, timeout_ns: int | None):
+    ep = k.fds.get(epfd)
+    if not isinstance(ep, Epoll) or not 0 < maxevents <= 1 << 20:
+        return -errno.EINVAL
+    ready = _ready_events(k, ep, maxevents)
+    if ready:
+        k.mem.write(events, b"".join(_EVENT.pack(mask, data) for mask, data in ready))
+        return len(ready)
+    if timeout_ns == 0:
+        return 0
+    deadline = None if timeout_ns is None else k.clock.monotonic() + timeout_ns
+    if not ep.interest:
+        return Block(Sleep(), deadline) if deadline is not None else Block(ObjectWait(ep, "epoll (no fds)"))
+    return Block(ObjectWait(ep, f"epoll fd {epfd}"), deadline, timeout_result=0, restart=True)
+
+
+def _timeout_ms(timeout: int) -> int | None:
+    timeout &= 0xFFFF_FFFF
+    timeout = timeout - (1 << 32) if timeout & 0x8000_0000 else timeout
+    return None if timeout < 0 else timeout * 1_000_000
+
+
+@handles
+def epoll_create1(k: Kernel, t: Task, flags: int) -> int:
+    if flags & ~EPOLL_CLOEXEC:
+        return -errno.EINVAL
+    return k.fds.install(Epoll("anon_inode:[eventpoll]"), cloexec=bool(flags & EPOLL_CLOEXEC))
+
+
+@handles
+def epoll_create(k: Kernel, t: Task, size: int) -> int:
+    return epoll_create1(k, t, 0) if size > 0 else -errno.EINVAL
+
+
+@handles
+def epoll_ctl(k: Kernel, t: Task, epfd: int, op: int, fd: int, event: int) -> int:
+    ep, target = k.fds.get(epfd), k.fds.get(fd)
+    if not isinstance(ep, Epoll) or target is ep:
+        return -errno.EINVAL
+    if not isinstance(target, EventFd | Epoll):
+        return -errno.EPERM  # regular files and our standard streams do not support polling
+    if op == EPOLL_CTL_DEL:
+        return 0 if ep.interest.pop(fd, None) is not None else -errno.ENOENT
+    mask, data = _EVENT.unpack(k.mem.read(event, _EVENT.size))
+    if op == EPOLL_CTL_ADD and fd in ep.interest:
+        return -errno.EEXIST
+    if op == EPOLL_CTL_MOD and fd not in ep.interest:
+        return -errno.ENOENT
+    if op not in (EPOLL_CTL_ADD, EPOLL_CTL_MOD):
+        return -errno.EINVAL
+    ep.interest[fd] = (mask, data)
+    k.threads.wake_all(ep)
+    return 0
+
+
+@handles
+def epoll_wait(k: Kernel, t: Task, epfd: int, events: int, maxevents: int, timeout: int):
+    return _wait(k, epfd, events, maxevents, _timeout_ms(timeout))
+
+
+@handles
+def epoll_pwait(k: Kernel, t: Task, epfd: int, events: int, maxevents: int, timeout: int, sigmask: int,
+                sigsetsize: int):
+    return _wait(k, epfd, events, maxevents, _timeout_ms(timeout))
+
+
+@handles
+def epoll_pwait2(k: Kernel, t: Task, epfd: int, events: int, maxevents: int, timeout: int, sigmask: int,
+                 sigsetsize: int):
+    ns = read_timespec(k, timeout) if timeout else None
+    if timeout and ns is None:
+        return -errno.EINVAL
+    return _wait(k, epfd, events, maxevents, ns)
+
+
+@handles
+def eventfd2(k: Kernel, t: Task, initval: int, flags: int) -> int:
+    if flags & ~(EFD_SEMAPHORE | EFD_NONBLOCK | EFD_CLOEXEC):
+        return -errno.EINVAL
+    f = EventFd("anon_inode:[eventfd]", counter=initval & 0xFFFF_FFFF, semaphore=bool(flags & EFD_SEMAPHORE),
+                flags=flags & EFD_NONBLOCK | 2)
+    return k.fds.install(f, cloexec=bool(flags & EFD_CLOEXEC))
+
+
+@handles
+def eventfd(k: Kernel, t: Task, initval: int) -> int:
+    return eventfd2(k, t, initval, 0)
