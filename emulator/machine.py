@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,7 +24,7 @@ from emulator.cpu import CPUID_LEAVES, Cpu
 from emulator.events import Event, ExitEvent, SyscallEvent, ThreadEvent
 from emulator.futex import FutexTable
 from emulator.memory import PAGE, AddressSpace, page_down, page_up
-from emulator.reports import FaultReport, describe_deadlock, describe_fault
+from emulator.reports import FaultReport, describe_deadlock, describe_fault, describe_location
 from emulator.scheduler import QUANTUM, Deadlock, Scheduler
 from emulator.threads import Thread, ThreadState
 from loader import Image, build_initial_stack
@@ -31,7 +32,7 @@ from syscalls.abi import BadAddress, write_u32
 from syscalls.kernel import Kernel, KernelConfig
 from syscalls.kinds import Call
 from syscalls.outcome import Block, ExitGroup, ExitThread, FutexWait, ObjectWait, Yield
-from syscalls.table import TABLE, decode_args, decode_ret
+from syscalls.table import decode_args, decode_ret, lookup
 
 STACK_TOP = 0x7FFF_FFFF_F000
 STACK_SIZE = 8 << 20
@@ -211,6 +212,8 @@ class Machine:
                 expired = self.cpu.run(thread.rip, budget)
             except UcError as e:
                 return self._fault(thread, e)
+            except Exception as e:  # raised inside one of our hooks: a bug of ours, not the guest's
+                return self._internal_error(thread, e)
             if self.cpu.last_interrupt is not None:
                 return self._exception(thread, self.cpu.last_interrupt)
             if self._exit_group is not None:
@@ -327,18 +330,17 @@ class Machine:
         return self.config.record_syscalls
 
     def _decode_entry(self, nr: int, args: list[int]) -> tuple[object, ...] | None:
-        sc = TABLE.get(nr)
-        return tuple(decode_args(sc, Call(tuple(args)), self.mem, out=False)) if sc else None
+        return tuple(decode_args(lookup(nr), Call(tuple(args)), self.mem, out=False))
 
     def _record(self, tid: int, nr: int, args: list[int], decoded: tuple[object, ...] | None,
                 result: int | None) -> None:
-        sc = TABLE.get(nr)
-        name = sc.name if sc else f"syscall_{nr:#x}"
+        sc = lookup(nr)
+        name = sc.name
         self.stats.by_syscall[name] = self.stats.by_syscall.get(name, 0) + 1
         if not self._recording:
             return
         decoded_result = None
-        if sc is not None and decoded is not None:
+        if decoded is not None:
             call = Call(tuple(args), None if result is None else result & 0xFFFF_FFFF_FFFF_FFFF)
             decoded = tuple(decode_args(sc, call, self.mem, out=True, entry=decoded))
             decoded_result = decode_ret(sc, call, self.mem)
@@ -406,9 +408,19 @@ class Machine:
         report = describe_fault(self, thread, FaultReport.from_vector(vector, signal))
         return Outcome(128 + signal, "signal", signal, report.text)
 
+    def _internal_error(self, thread: Thread, error: Exception) -> Outcome:
+        where_text = describe_location(self, thread.rip)
+        report = (f"emulator: internal error, a bug in the emulator: {type(error).__name__}: {error}\n"
+                  f"  thread {thread.tid} at {where_text}, after {self.cpu.instructions} instructions; "
+                  f"seed {self.config.seed}; run with EMULATOR_DEBUG=1 for the Python traceback")
+        if os.environ.get("EMULATOR_DEBUG"):
+            report += "\n" + "".join(traceback.format_exception(error))
+        return Outcome(exitcodes.INTERNAL_ERROR, "internal-error", report=report)
+
     def _budget_reached(self, thread: Thread) -> Outcome:
         return Outcome(exitcodes.INSTRUCTION_BUDGET, "instruction-budget",
-                       report=f"instruction budget of {self.config.max_instructions} reached")
+                       report=f"emulator: instruction budget of {self.config.max_instructions} reached; "
+                       f"thread {thread.tid} at {describe_location(self, thread.rip)}")
 
 
 def _runs(pages: dict[int, int]) -> list[tuple[int, int, int]]:

@@ -73,7 +73,7 @@ class DescribedFault:
     text: str
 
 
-def where(machine: Machine, rip: int) -> str:
+def describe_location(machine: Machine, rip: int) -> str:
     """``0x47e3a3 main.main+0x23``: an address with the function it is in."""
     found = machine.image.symbols.lookup(rip)
     if found is None:
@@ -99,7 +99,7 @@ def describe_fault(machine: Machine, thread: Thread, fault: FaultReport) -> Desc
     name = SIGNAL_NAMES.get(fault.signal, f"signal {fault.signal}")
     lines = [
         f"emulator: guest killed by {name}: {fault.cause}",
-        f"  thread {thread.tid} at {where(machine, rip)}: {disassemble_at(machine, rip)}",
+        f"  thread {thread.tid} at {describe_location(machine, rip)}: {disassemble_at(machine, rip)}",
         "  " + " ".join(f"{k}={v:#x}" for k, v in regs.items()),
     ]
     return DescribedFault(fault.signal, "\n".join(lines))
@@ -108,5 +108,5 @@ def describe_fault(machine: Machine, thread: Thread, fault: FaultReport) -> Desc
 def describe_deadlock(machine: Machine, threads: list[Thread]) -> str:
     lines = ["emulator: deadlock: every guest thread is blocked and no timer is pending"]
     for t in sorted(threads, key=lambda t: t.tid):
-        lines.append(f"  thread {t.tid} ({t.name}) waits on {t.describe_wait()} at {where(machine, t.rip)}")
+        lines.append(f"  thread {t.tid} ({t.name}) waits on {t.describe_wait()} at {describe_location(machine, t.rip)}")
     return "\n".join(lines)

@@ -11,16 +11,13 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from emulator.events import Event, ExitEvent, SyscallEvent, ThreadEvent
-from syscalls.table import TABLE, render_call
+from syscalls.table import lookup, render_call
 
 
 def format_call(event: SyscallEvent) -> str:
-    sc = TABLE.get(event.nr)
-    if sc is None or event.decoded is None:
-        args = ", ".join(hex(a) for a in event.args[:6])
-        result = "?" if event.result is None else str(event.result)
-        return f"{event.name}({args}) = {result}"
-    return render_call(sc, event.decoded, event.decoded_result)
+    if event.decoded is None:
+        raise ValueError("syscall recorded without decoded arguments (record_syscalls was off)")
+    return render_call(lookup(event.nr), event.decoded, event.decoded_result)
 
 
 class StraceWriter:

@@ -1,9 +1,7 @@
 """Tests of loader.load_image on real Go binaries and on deliberately broken ELF files.
 
-Go binaries are built from a hello world with the toolchain(s) named by the
-``GO`` environment variable: one path to a ``go`` binary, or several joined
-by ``os.pathsep`` (e.g. ``GO=/opt/go1.21.13/bin/go:/opt/go1.27.3/bin/go``).
-Tests that need a toolchain are skipped when none is given.
+Go binaries are the hello fixture built by the project's pinned toolchains
+(``emulator.toolchains``; ``make fixtures-all`` builds them all).
 """
 
 from __future__ import annotations
@@ -11,18 +9,18 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import built
 from elftools.elf.elffile import ELFFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import loader
+from emulator.toolchains import DEFAULT_GO, GO_VERSIONS
 from loader import (
     PROT_EXEC,
     PROT_READ,
@@ -44,79 +42,14 @@ from loader import (
 # --------------------------------------------------------------------------
 # Go toolchains and binaries
 
-HELLO_GO = 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello, world") }\n'
-GO_MOD = "module hello\n\ngo 1.21\n"
-NO_GO_REASON = (
-    "no Go toolchain: set GO to the path of a go binary (several may be joined with "
-    f"{os.pathsep!r}) to run the tests on real Go binaries"
-)
-
-_toolchain_cache: dict[str, Path] | None = None
-
-
-def _build_env(version: str) -> dict[str, str]:
-    """A hermetic environment: static, no network, caches outside the repo."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GO") and k != "CGO_ENABLED"}
-    scratch = Path(tempfile.gettempdir()) / "loader-tests-go"
-    env.update(
-        CGO_ENABLED="0",
-        GOOS="linux",
-        GOARCH="amd64",
-        GOTOOLCHAIN="local",
-        GOPROXY="off",
-        GOFLAGS="-mod=mod",
-        GOENV="off",
-        GOCACHE=os.environ.get("GOCACHE") or str(scratch / f"cache-{version}"),
-        GOPATH=str(scratch / "gopath"),
-    )
-    return env
-
-
-def toolchains() -> dict[str, Path]:
-    """Go version (e.g. "1.27.3") -> go binary, for every toolchain listed in $GO."""
-    global _toolchain_cache
-    if _toolchain_cache is None:
-        _toolchain_cache = {}
-        for entry in filter(None, os.environ.get("GO", "").split(os.pathsep)):
-            go = Path(entry)
-            out = subprocess.run(
-                [str(go), "env", "GOVERSION"], capture_output=True, text=True, env=_build_env("probe")
-            )
-            if out.returncode == 0 and out.stdout.startswith("go"):
-                _toolchain_cache[out.stdout.strip().removeprefix("go")] = go
-    return _toolchain_cache
-
-
 def default_version() -> str:
-    found = toolchains()
-    if not found:
-        pytest.skip(NO_GO_REASON)
-    return next(iter(found))
+    return DEFAULT_GO
 
 
 @pytest.fixture(scope="session")
-def go_build(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, bool], Path]:
-    """build(version, stripped) -> path of hello built by that toolchain (memoised)."""
-    built: dict[tuple[str, bool], Path] = {}
-
-    def build(version: str, stripped: bool) -> Path:
-        if (version, stripped) in built:
-            return built[version, stripped]
-        go = toolchains().get(version)
-        if go is None:
-            pytest.skip(f"Go {version} not among the toolchains in $GO; {NO_GO_REASON}")
-        src = tmp_path_factory.mktemp(f"hello-src-{version}")
-        (src / "main.go").write_text(HELLO_GO)
-        (src / "go.mod").write_text(GO_MOD)
-        out = src / ("hello-stripped" if stripped else "hello")
-        ldflags = "-s -w" if stripped else ""
-        cmd = [str(go), "build", "-trimpath", "-buildvcs=false", f"-ldflags={ldflags}", "-o", str(out), "."]
-        proc = subprocess.run(cmd, cwd=src, env=_build_env(version), capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
-        built[version, stripped] = out
-        return out
-
-    return build
+def go_build() -> Callable[[str, bool], Path]:
+    """build(version, stripped) -> the hello fixture built by that toolchain."""
+    return lambda version, stripped: built("hello", version, stripped)
 
 
 @pytest.fixture(scope="session")
@@ -281,7 +214,7 @@ def test_go_stripped_symbols_from_pclntab(hello_stripped: Path) -> None:
     assert image.symbols.lookup(image.entry + 2) == ("_rt0_amd64_linux", 2)
 
 
-@pytest.mark.parametrize("version", ["1.21.13", "1.22.10", "1.24.11", "1.27.3"])
+@pytest.mark.parametrize("version", GO_VERSIONS)
 def test_stripped_and_unstripped_symbols_agree(go_build: Callable[[str, bool], Path], version: str) -> None:
     full = load_image(go_build(version, False))
     stripped = load_image(go_build(version, True))
@@ -379,34 +312,32 @@ def test_load_time(hello: Path, hello_stripped: Path) -> None:
         assert best_total < 0.100, f"{path.name}: with symbols {best_total * 1000:.1f} ms"
 
 
-def _read_stack(stack: loader.InitialStack) -> dict[str, object]:
-    """Decode argc/argv/envp/auxv from the stack bytes like a libc start routine would."""
-    data, sp = stack.data, stack.sp
+class StackReader:
+    """Decodes argc/argv/envp/auxv from initial stack bytes, as a libc start routine would."""
 
-    def word(addr: int) -> int:
-        return int.from_bytes(data[addr - sp : addr - sp + 8], "little")
-
-    def cstring(addr: int) -> bytes:
-        start = addr - sp
-        return data[start : data.index(b"\0", start)]
-
-    argc = word(sp)
-    argv = [cstring(word(sp + 8 + 8 * i)) for i in range(argc)]
-    at = sp + 8 + 8 * argc
-    assert word(at) == 0
-    at += 8
-    envp = []
-    while word(at):
-        envp.append(cstring(word(at)))
+    def __init__(self, stack: loader.InitialStack) -> None:
+        self.stack = stack
+        at = stack.sp
+        self.argc = self.word(at)
+        self.argv = [self.cstring(self.word(at + 8 * (1 + i))) for i in range(self.argc)]
+        at += 8 * (self.argc + 2)
+        self.envp: list[bytes] = []
+        while self.word(at):
+            self.envp.append(self.cstring(self.word(at)))
+            at += 8
+        self.auxv: dict[int, int] = {}
         at += 8
-    at += 8
-    auxv = []
-    while True:
-        auxv.append((word(at), word(at + 8)))
-        at += 16
-        if auxv[-1][0] == 0:
-            break
-    return {"argc": argc, "argv": argv, "envp": envp, "auxv": auxv, "word": word, "cstring": cstring}
+        while self.word(at):
+            self.auxv[self.word(at)] = self.word(at + 8)
+            at += 16
+
+    def word(self, addr: int) -> int:
+        offset = addr - self.stack.sp
+        return int.from_bytes(self.stack.data[offset : offset + 8], "little")
+
+    def cstring(self, addr: int) -> bytes:
+        offset = addr - self.stack.sp
+        return self.stack.data[offset : self.stack.data.index(b"\0", offset)]
 
 
 def test_initial_stack_for_go_binary(hello: Path) -> None:
@@ -422,17 +353,16 @@ def test_initial_stack_for_go_binary(hello: Path) -> None:
         hwcap=0x178BFBFF,
     )
     assert stack.sp % 16 == 0 and stack.sp + len(stack.data) == top
-    parsed = _read_stack(stack)
-    assert parsed["argv"] == [b"hello", b"-v"] and parsed["envp"] == [b"HOME=/", b"GODEBUG=x=1"]
-    auxv = dict(parsed["auxv"])  # type: ignore[arg-type]
-    assert auxv[3] == image.phdr_addr and auxv[4] == 56 and auxv[5] == image.phnum
-    assert auxv[9] == image.entry and auxv[6] == 4096
-    assert auxv[25] == stack.random_addr
-    word, cstring = parsed["word"], parsed["cstring"]
-    assert cstring(auxv[31]) == b"/bin/hello"  # type: ignore[operator]
-    assert cstring(auxv[15]) == b"x86_64"  # type: ignore[operator]
+    reader = StackReader(stack)
+    assert reader.argv == [b"hello", b"-v"] and reader.envp == [b"HOME=/", b"GODEBUG=x=1"]
+    auxv = reader.auxv
+    assert auxv[3] == image.phdr_addr and auxv[4] == 56 and auxv[5] == image.phnum  # AT_PHDR/PHENT/PHNUM
+    assert auxv[9] == image.entry and auxv[6] == 4096  # AT_ENTRY, AT_PAGESZ
+    assert auxv[25] == stack.random_addr  # AT_RANDOM
+    assert reader.cstring(auxv[31]) == b"/bin/hello"  # AT_EXECFN
+    assert reader.cstring(auxv[15]) == b"x86_64"  # AT_PLATFORM
     assert stack.data[stack.random_addr - stack.sp :][:16] == bytes(range(16))
-    assert word(top - 8) == 0  # type: ignore[operator]
+    assert reader.word(top - 8) == 0
 
 
 # --------------------------------------------------------------------------
@@ -570,7 +500,7 @@ def test_system_dynamic_executable() -> None:
         load_image(ls)
 
 
-@pytest.mark.parametrize("cut", [16, 40, 63, 64, 100, 64 + 56 * 6 - 1])
+@pytest.mark.parametrize("cut", [16, 40, 63, 64, 100, 64 + 56 * 5 - 1])
 def test_truncated_headers(hello: Path, tmp_path: Path, cut: int) -> None:
     data = hello.read_bytes()
     assert 64 + 56 * elf_header(data)["e_phnum"] - 1 >= cut

@@ -1,0 +1,171 @@
+"""The machine on hand-made guests: threads, scheduling, time, faults, limits.
+
+Each guest is a few instructions (tests/guest.py) whose exit status or trace
+shows the behaviour; the expected values follow from Linux semantics.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from pathlib import Path
+
+import guest
+from guest import SYSCALL, elf, exit_group, exit_with_rax, syscall
+
+from emulator import api, exitcodes
+
+DATA = guest.BASE + 0x800  # scratch memory inside the guest's own segment (pads the code to it)
+CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000  # VM FS FILES SIGHAND THREAD SYSVSEM
+FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE = 128, 129
+ENOSYS, ETIMEDOUT, ENOMEM = 38, 110, 12
+
+
+def program(tmp_path: Path, code: bytes, data: bytes = b"") -> Path:
+    """Code at the entry point, ``data`` at DATA."""
+    pad = DATA - guest.ENTRY - len(code)
+    assert pad >= 0, "code too long for the data offset"
+    path = tmp_path / "guest"
+    path.write_bytes(elf(code + bytes(pad) + data))
+    return path
+
+
+def status_of(errno: int) -> int:
+    """What exit_group(-errno) leaves as the exit status."""
+    return -errno & 0xFF
+
+
+def test_unknown_syscall_answers_enosys_by_name(tmp_path: Path) -> None:
+    code = syscall(330, 0, 0) + syscall(999) + exit_with_rax()  # pkey_alloc, then a number Linux lacks
+    result = api.run(program(tmp_path, code))
+    assert result.exit_status == status_of(ENOSYS)
+    lines = result.strace()
+    assert lines[0] == "pkey_alloc(0, 0) = -1 ENOSYS (Function not implemented)"
+    assert lines[1].startswith("syscall_0x3e7(") and lines[1].endswith("= -1 ENOSYS (Function not implemented)")
+    assert result.unimplemented == {"pkey_alloc": 1, "syscall_0x3e7": 1}
+
+
+def test_unmapped_read_is_a_segfault_report(tmp_path: Path) -> None:
+    code = b"\x48\x8b\x04\x25\x00\x00\x00\x00"  # mov rax, qword ptr [0]
+    result = api.run(program(tmp_path, code))
+    assert result.exit_status == 128 + 11
+    assert result.signal == 11
+    assert "SIGSEGV" in result.report
+    assert "read of unmapped address 0x0" in result.report
+    assert "mov rax, qword ptr [0]" in result.report
+
+
+def test_invalid_instruction_is_sigill(tmp_path: Path) -> None:
+    result = api.run(program(tmp_path, b"\x0f\x0b"))  # ud2
+    assert result.exit_status == 128 + 4
+    assert "SIGILL" in result.report
+
+
+def test_divide_by_zero_is_sigfpe(tmp_path: Path) -> None:
+    code = b"\x31\xc9" + b"\xf7\xf1"  # xor ecx, ecx; div ecx
+    result = api.run(program(tmp_path, code))
+    assert result.exit_status == 128 + 8
+    assert "SIGFPE" in result.report and "divide error" in result.report
+
+
+def test_deadlock_is_reported_with_what_each_thread_waits_on(tmp_path: Path) -> None:
+    code = syscall(202, DATA, FUTEX_WAIT_PRIVATE, 0, 0) + exit_group(0)  # the word is 0: sleeps forever
+    result = api.run(program(tmp_path, code, bytes(8)))
+    assert result.exit_status == exitcodes.DEADLOCK
+    assert result.reason == "deadlock"
+    assert f"futex {DATA:#x}" in result.report
+    assert "thread 1000" in result.report
+
+
+def test_futex_wait_with_a_changed_value_is_eagain(tmp_path: Path) -> None:
+    code = syscall(202, DATA, FUTEX_WAIT_PRIVATE, 5, 0) + exit_with_rax()
+    result = api.run(program(tmp_path, code, struct.pack("<I", 4)))
+    assert result.exit_status == status_of(11)
+
+
+def test_futex_timeout_runs_on_the_virtual_clock(tmp_path: Path) -> None:
+    timeout = DATA + 16
+    code = syscall(202, DATA, FUTEX_WAIT_PRIVATE, 0, timeout) + exit_with_rax()
+    started = time.monotonic()
+    result = api.run(program(tmp_path, code, bytes(16) + struct.pack("<qq", 30, 0)))
+    assert time.monotonic() - started < 5  # 30 s of guest time
+    assert result.exit_status == status_of(ETIMEDOUT)
+
+
+def test_nanosleep_advances_the_monotonic_clock_only(tmp_path: Path) -> None:
+    req, now = DATA, DATA + 16
+    code = (
+        syscall(35, req, 0)  # nanosleep({10, 0})
+        + syscall(228, 1, now)  # clock_gettime(CLOCK_MONOTONIC, now)
+        + b"\x8b\x3c\x25" + struct.pack("<I", now)  # mov edi, [now]  (tv_sec)
+        + guest.mov_eax(231) + SYSCALL
+    )
+    started = time.monotonic()
+    result = api.run(program(tmp_path, code, struct.pack("<qq", 10, 0) + bytes(16)))
+    assert time.monotonic() - started < 5
+    assert result.exit_status == (100 + 10) & 0xFF  # the clock starts 100 s after boot
+
+
+def test_a_spinning_thread_is_preempted(tmp_path: Path) -> None:
+    """Main spins until a flag the child sets; the child then spins forever. Only preemption ends it."""
+    flag = DATA
+    child_stack = DATA + 0x400
+    clone = syscall(56, CLONE_THREAD_FLAGS, child_stack)
+    wait_flag = b"\x80\x3c\x25" + struct.pack("<I", flag) + b"\x00" + b"\x74\xf6"  # cmp byte [flag],0; je back
+    finish = exit_group(7)
+    child = b"\xc6\x04\x25" + struct.pack("<I", flag) + b"\x01" + b"\xeb\xfe"  # mov byte [flag],1; jmp $
+    branch = b"\x48\x85\xc0" + b"\x74" + bytes([len(wait_flag) + len(finish)])  # test rax,rax; jz child
+    result = api.run(program(tmp_path, clone + branch + wait_flag + finish + child, bytes(8)))
+    assert result.exit_status == 7
+    assert result.stats.threads == 2
+    names = [(e.tid, e.name) for e in result.syscalls]
+    assert names == [(1000, "clone"), (1000, "exit_group")]
+
+
+def test_instruction_budget_stops_a_runaway_guest(tmp_path: Path) -> None:
+    result = api.run(program(tmp_path, b"\xeb\xfe"), max_instructions=100_000)  # jmp $
+    assert result.exit_status == exitcodes.INSTRUCTION_BUDGET
+    assert result.reason == "instruction-budget"
+    assert 100_000 <= result.stats.instructions <= 100_002
+
+
+def test_memory_limit_answers_enomem(tmp_path: Path) -> None:
+    code = syscall(9, 0, 2 << 30, 3, 0x22) + exit_with_rax()  # mmap 2 GiB read-write
+    # mmap takes six arguments; r8 (fd) and r9 (offset) are zero at entry, as Linux leaves them.
+    result = api.run(program(tmp_path, code), memory_limit=1 << 30)
+    assert result.exit_status == status_of(ENOMEM)
+    roomy = api.run(program(tmp_path, code), memory_limit=4 << 30)
+    assert roomy.exit_status != status_of(ENOMEM)
+
+
+def test_clear_child_tid_wakes_the_joiner(tmp_path: Path) -> None:
+    """A thread that exits clears its tid word and wakes a futex waiter on it, as pthread_join relies on."""
+    ctid = DATA
+    flags = CLONE_THREAD_FLAGS | 0x200000 | 0x1000000  # CHILD_CLEARTID | CHILD_SETTID
+    clone = syscall(56, flags, DATA + 0x400, 0, ctid)
+    # main: while (*ctid) futex(ctid, WAIT, *ctid); exit_group(3)
+    load = b"\x8b\x14\x25" + struct.pack("<I", ctid)  # mov edx, [ctid]
+    test = b"\x85\xd2"  # test edx, edx
+    wait = guest.mov_rdi(ctid) + guest.mov_esi(FUTEX_WAIT_PRIVATE) + guest.mov_eax(202) + SYSCALL
+    loop_len = len(load) + len(test) + 2 + len(wait) + 2
+    body = load + test + b"\x74" + bytes([len(wait) + 2]) + wait + b"\xeb" + bytes([256 - loop_len])
+    child = guest.mov_edi(0) + guest.mov_eax(60) + SYSCALL  # exit(0)
+    finish = exit_group(3)
+    branch = b"\x48\x85\xc0" + b"\x74" + bytes([len(body) + len(finish)])
+    result = api.run(program(tmp_path, clone + branch + body + finish + child, bytes(8)))
+    assert result.exit_status == 3
+    child_exit = [e for e in result.syscalls if e.name == "exit"]
+    assert [e.tid for e in child_exit] == [1001]
+
+
+def test_a_bug_in_a_handler_is_reported_as_ours(tmp_path: Path, monkeypatch) -> None:
+    from syscalls.kernel import HANDLERS
+
+    def broken(k, t):
+        raise ZeroDivisionError("simulated bug")
+
+    monkeypatch.setitem(HANDLERS, "getpid", broken)
+    result = api.run(program(tmp_path, syscall(39) + exit_group(0)))
+    assert result.exit_status == exitcodes.INTERNAL_ERROR
+    assert "internal error, a bug in the emulator: ZeroDivisionError: simulated bug" in result.report
+    assert "Traceback" not in result.report
