@@ -1,11 +1,11 @@
 """The Python API: load a binary, run it, get what a user would see.
 
-    >>> from emulator import api
-    >>> result = api.run("hello")
-    >>> result.stdout, result.exit_status
-    (b'Hello, World!\\n', 0)
-    >>> [e.name for e in result.syscalls][-2:]
-    ['write', 'exit_group']
+>>> from emulator import api
+>>> result = api.run("hello")
+>>> result.stdout, result.exit_status
+(b'Hello, World!\\n', 0)
+>>> [e.name for e in result.syscalls][-2:]
+['write', 'exit_group']
 """
 
 from __future__ import annotations
@@ -55,10 +55,18 @@ def resolve_target(target: str | os.PathLike[str], go: str | None = None, stripp
     return path
 
 
-def run(target: str | os.PathLike[str], args: Sequence[str] = (), *, env: Sequence[str] | None = None,
-        seed: int = 0, cpus: int = 1, memory_limit: int | None = None,
-        max_instructions: int | None = None, stdin: bytes = b"",
-        sinks: Sequence[Callable[[Event], None]] = ()) -> RunResult:
+def run(
+    target: str | os.PathLike[str],
+    args: Sequence[str] = (),
+    *,
+    env: Sequence[str] | None = None,
+    seed: int = 0,
+    cpus: int = 1,
+    memory_limit: int | None = None,
+    max_instructions: int | None = None,
+    stdin: bytes = b"",
+    sinks: Sequence[Callable[[Event], None]] = (),
+) -> RunResult:
     """Run a Go binary (or fixture name) to completion and return what happened.
 
     Output is captured, not printed. Raises ``loader.LoaderError`` for a file
@@ -67,8 +75,14 @@ def run(target: str | os.PathLike[str], args: Sequence[str] = (), *, env: Sequen
     path = resolve_target(target)
     image = load_image(path)
     argv0 = str(target)
-    config = RunConfig(argv=[argv0, *args], env=list(DEFAULT_ENV if env is None else env), seed=seed,
-                       cpus=cpus, max_instructions=max_instructions, record_syscalls=True)
+    config = RunConfig(
+        argv=[argv0, *args],
+        env=list(DEFAULT_ENV if env is None else env),
+        seed=seed,
+        cpus=cpus,
+        max_instructions=max_instructions,
+        record_syscalls=True,
+    )
     if memory_limit is not None:
         config.memory_limit = memory_limit
     out: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
@@ -85,7 +99,13 @@ def run(target: str | os.PathLike[str], args: Sequence[str] = (), *, env: Sequen
     machine = Machine(image, config, Console(write_fd, read_fd), sinks=list(sinks))
     outcome = machine.run()
     return RunResult(
-        exit_status=outcome.status, reason=outcome.reason, stdout=bytes(out[1]), stderr=bytes(out[2]),
-        syscalls=machine.syscall_events, stats=machine.stats, report=outcome.report, signal=outcome.signal,
+        exit_status=outcome.status,
+        reason=outcome.reason,
+        stdout=bytes(out[1]),
+        stderr=bytes(out[2]),
+        syscalls=machine.syscall_events,
+        stats=machine.stats,
+        report=outcome.report,
+        signal=outcome.signal,
         unimplemented=dict(machine.kernel.unimplemented),
     )

@@ -60,26 +60,52 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m emulator", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run a Go binary (a path, or a fixture name such as hello)",
-                         usage="python -m emulator run TARGET [options] [-- ARGS...]")
+    run = sub.add_parser(
+        "run",
+        help="run a Go binary (a path, or a fixture name such as hello)",
+        usage="python -m emulator run TARGET [options] [-- ARGS...]",
+    )
     run.add_argument("target", help="path to a static x86-64 Linux ELF, or a fixture name")
-    run.add_argument("--env", action="append", type=_env_pair, default=None, metavar="KEY=VALUE",
-                     help="guest environment variable (repeatable; replaces the small default set)")
+    run.add_argument(
+        "--env",
+        action="append",
+        type=_env_pair,
+        default=None,
+        metavar="KEY=VALUE",
+        help="guest environment variable (repeatable; replaces the small default set)",
+    )
     run.add_argument("--inherit-env", action="store_true", help="give the guest our whole environment")
     run.add_argument("--seed", type=int, default=0, help="seed for AT_RANDOM and getrandom (default 0)")
     run.add_argument("--cpus", type=_positive, default=1, help="CPUs the guest sees (default 1)")
-    run.add_argument("--memory-limit", type=parse_size, default=None, metavar="SIZE",
-                     help="committed guest memory before mmap answers ENOMEM (default 4G)")
-    run.add_argument("--max-instructions", type=_positive, default=None, metavar="N",
-                     help=f"stop after about N guest instructions (exit {exitcodes.INSTRUCTION_BUDGET})")
+    run.add_argument(
+        "--memory-limit",
+        type=parse_size,
+        default=None,
+        metavar="SIZE",
+        help="committed guest memory before mmap answers ENOMEM (default 4G)",
+    )
+    run.add_argument(
+        "--max-instructions",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help=f"stop after about N guest instructions (exit {exitcodes.INSTRUCTION_BUDGET})",
+    )
     run.add_argument("--stats", action="store_true", help="print a short summary on stderr at exit")
-    run.add_argument("--strace", nargs="?", const="-", default=None, metavar="FILE",
-                     help="print each syscall as strace does (to stderr, or to FILE)")
+    run.add_argument(
+        "--strace",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="FILE",
+        help="print each syscall as strace does (to stderr, or to FILE)",
+    )
     run.add_argument("--go", default=None, metavar="VERSION", help="toolchain for a fixture name")
     run.add_argument("--stripped", action="store_true", help="use the stripped build of a fixture")
 
-    sub.add_parser("fixtures", help="install the pinned Go toolchains and build the fixtures",
-                   add_help=False)  # its flags are emulator.toolchains'
+    sub.add_parser(
+        "fixtures", help="install the pinned Go toolchains and build the fixtures", add_help=False
+    )  # its flags are emulator.toolchains'
     return parser
 
 
@@ -122,12 +148,20 @@ def _run(ns: argparse.Namespace) -> int:
         print(f"emulator: {e.message}", file=sys.stderr)
         return e.exit_code
     except Exception as e:  # a fixture that could not be built
-        print(f"emulator: cannot prepare {ns.target}: {str(e).splitlines()[0] if str(e) else e!r}",
-              file=sys.stderr)
+        print(
+            f"emulator: cannot prepare {ns.target}: {str(e).splitlines()[0] if str(e) else e!r}",
+            file=sys.stderr,
+        )
         return exitcodes.USAGE
 
-    config = RunConfig(argv=[ns.target, *args], env=guest_env, seed=ns.seed, cpus=ns.cpus,
-                       max_instructions=ns.max_instructions, record_syscalls=ns.strace is not None)
+    config = RunConfig(
+        argv=[ns.target, *args],
+        env=guest_env,
+        seed=ns.seed,
+        cpus=ns.cpus,
+        max_instructions=ns.max_instructions,
+        record_syscalls=ns.strace is not None,
+    )
     if ns.memory_limit is not None:
         config.memory_limit = ns.memory_limit
     sinks = []

@@ -46,12 +46,24 @@ SYSCALL_REGS = (
 
 # General registers in the order reports print them.
 GENERAL_REGS = {
-    "rax": x86.UC_X86_REG_RAX, "rbx": x86.UC_X86_REG_RBX, "rcx": x86.UC_X86_REG_RCX,
-    "rdx": x86.UC_X86_REG_RDX, "rsi": x86.UC_X86_REG_RSI, "rdi": x86.UC_X86_REG_RDI,
-    "rbp": x86.UC_X86_REG_RBP, "rsp": x86.UC_X86_REG_RSP, "r8": x86.UC_X86_REG_R8,
-    "r9": x86.UC_X86_REG_R9, "r10": x86.UC_X86_REG_R10, "r11": x86.UC_X86_REG_R11,
-    "r12": x86.UC_X86_REG_R12, "r13": x86.UC_X86_REG_R13, "r14": x86.UC_X86_REG_R14,
-    "r15": x86.UC_X86_REG_R15, "rip": x86.UC_X86_REG_RIP, "rflags": x86.UC_X86_REG_RFLAGS,
+    "rax": x86.UC_X86_REG_RAX,
+    "rbx": x86.UC_X86_REG_RBX,
+    "rcx": x86.UC_X86_REG_RCX,
+    "rdx": x86.UC_X86_REG_RDX,
+    "rsi": x86.UC_X86_REG_RSI,
+    "rdi": x86.UC_X86_REG_RDI,
+    "rbp": x86.UC_X86_REG_RBP,
+    "rsp": x86.UC_X86_REG_RSP,
+    "r8": x86.UC_X86_REG_R8,
+    "r9": x86.UC_X86_REG_R9,
+    "r10": x86.UC_X86_REG_R10,
+    "r11": x86.UC_X86_REG_R11,
+    "r12": x86.UC_X86_REG_R12,
+    "r13": x86.UC_X86_REG_R13,
+    "r14": x86.UC_X86_REG_R14,
+    "r15": x86.UC_X86_REG_R15,
+    "rip": x86.UC_X86_REG_RIP,
+    "rflags": x86.UC_X86_REG_RFLAGS,
     "fs_base": x86.UC_X86_REG_FS_BASE,
 }
 
@@ -118,8 +130,14 @@ class MemoryFault:
 
 
 # unicorn passes the access type (UC_MEM_*) to invalid-memory hooks.
-_UC_MEM_KINDS = {19: ("read", True), 20: ("write", True), 21: ("fetch", True),
-                 22: ("write", False), 23: ("read", False), 24: ("fetch", False)}
+_UC_MEM_KINDS = {
+    19: ("read", True),
+    20: ("write", True),
+    21: ("fetch", True),
+    22: ("write", False),
+    23: ("read", False),
+    24: ("fetch", False),
+}
 
 
 class Cpu:
@@ -139,7 +157,8 @@ class Cpu:
         self._syscall_ids = (ctypes.c_int * len(SYSCALL_REGS))(*SYSCALL_REGS)
         self._syscall_vals = [ctypes.c_uint64() for _ in SYSCALL_REGS]
         self._syscall_ptrs = (ctypes.c_void_p * len(SYSCALL_REGS))(
-            *(ctypes.addressof(v) for v in self._syscall_vals))
+            *(ctypes.addressof(v) for v in self._syscall_vals)
+        )
         self.last_fault: MemoryFault | None = None
         self.last_interrupt: int | None = None
         self._add_native_hook(UC_HOOK_BLOCK, _native.block_hook_address(), ctypes.addressof(self.work))
@@ -148,8 +167,12 @@ class Cpu:
         self.uc.hook_add(UC_HOOK_INSN, self._on_cpuid, aux1=x86.UC_X86_INS_CPUID)
         self._add_insn_hook(x86.UC_X86_INS_RDTSC, self._on_rdtsc)
         self.uc.hook_add(
-            UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED
-            | UC_HOOK_MEM_READ_PROT | UC_HOOK_MEM_WRITE_PROT | UC_HOOK_MEM_FETCH_PROT,
+            UC_HOOK_MEM_READ_UNMAPPED
+            | UC_HOOK_MEM_WRITE_UNMAPPED
+            | UC_HOOK_MEM_FETCH_UNMAPPED
+            | UC_HOOK_MEM_READ_PROT
+            | UC_HOOK_MEM_WRITE_PROT
+            | UC_HOOK_MEM_FETCH_PROT,
             self._on_bad_access,
         )
 
@@ -158,8 +181,13 @@ class Cpu:
     def _add_native_hook(self, kind: int, callback: int, user_data: int) -> None:
         handle = uc_hook_h()
         status = uclib.uc_hook_add(
-            self.uc._uch, ctypes.byref(handle), kind, ctypes.c_void_p(callback),
-            ctypes.c_void_p(user_data), ctypes.c_uint64(1), ctypes.c_uint64(0),
+            self.uc._uch,
+            ctypes.byref(handle),
+            kind,
+            ctypes.c_void_p(callback),
+            ctypes.c_void_p(user_data),
+            ctypes.c_uint64(1),
+            ctypes.c_uint64(0),
         )
         if status != 0:
             raise RuntimeError(f"uc_hook_add failed with unicorn error {status}")
@@ -170,8 +198,14 @@ class Cpu:
         self._keep.append(callback)
         handle = uc_hook_h()
         status = uclib.uc_hook_add(
-            self.uc._uch, ctypes.byref(handle), UC_HOOK_INSN, callback, None,
-            ctypes.c_uint64(1), ctypes.c_uint64(0), ctypes.c_int(insn),
+            self.uc._uch,
+            ctypes.byref(handle),
+            UC_HOOK_INSN,
+            callback,
+            None,
+            ctypes.c_uint64(1),
+            ctypes.c_uint64(0),
+            ctypes.c_int(insn),
         )
         if status != 0:
             raise RuntimeError(f"uc_hook_add(RDTSC) failed with unicorn error {status}")
@@ -185,18 +219,24 @@ class Cpu:
         leaf = uc.reg_read(x86.UC_X86_REG_EAX)
         sub = uc.reg_read(x86.UC_X86_REG_ECX) if leaf in _SUBLEAF_LEAVES else 0
         eax, ebx, ecx, edx = CPUID_LEAVES.get((leaf, sub), (0, 0, 0, 0))
-        uc.reg_write_batch(((x86.UC_X86_REG_RAX, eax), (x86.UC_X86_REG_RBX, ebx),
-                            (x86.UC_X86_REG_RCX, ecx), (x86.UC_X86_REG_RDX, edx)))
+        uc.reg_write_batch(
+            (
+                (x86.UC_X86_REG_RAX, eax),
+                (x86.UC_X86_REG_RBX, ebx),
+                (x86.UC_X86_REG_RCX, ecx),
+                (x86.UC_X86_REG_RDX, edx),
+            )
+        )
         return 1  # skip the real instruction
 
     def _on_rdtsc(self) -> int:
         tsc = self.work.instructions * TSC_PER_INSTRUCTION
-        self.uc.reg_write_batch(((x86.UC_X86_REG_RAX, tsc & 0xFFFFFFFF),
-                                 (x86.UC_X86_REG_RDX, tsc >> 32)))
+        self.uc.reg_write_batch(((x86.UC_X86_REG_RAX, tsc & 0xFFFFFFFF), (x86.UC_X86_REG_RDX, tsc >> 32)))
         return 1
 
-    def _on_bad_access(self, uc: Uc, access: int, address: int, size: int, _value: int,
-                       _data: object) -> bool:
+    def _on_bad_access(
+        self, uc: Uc, access: int, address: int, size: int, _value: int, _data: object
+    ) -> bool:
         kind, unmapped = _UC_MEM_KINDS.get(access, ("access", True))
         self.last_fault = MemoryFault(kind, address, size, unmapped)
         return False  # not handled: unicorn stops with the matching error
@@ -227,8 +267,9 @@ class Cpu:
 
     def syscall_args(self) -> list[int]:
         """Number then six arguments of the syscall being executed (one ctypes call: this is hot)."""
-        status = uclib.uc_reg_read_batch(self.uc._uch, self._syscall_ids, self._syscall_ptrs,
-                                         len(SYSCALL_REGS))
+        status = uclib.uc_reg_read_batch(
+            self.uc._uch, self._syscall_ids, self._syscall_ptrs, len(SYSCALL_REGS)
+        )
         if status != 0:
             raise UcError(status)
         return [v.value for v in self._syscall_vals]

@@ -40,8 +40,19 @@ SYSCALL_INSN_LEN = 2
 DEFAULT_MEMORY_LIMIT = 4 << 30
 SIGSEGV, SIGILL, SIGTRAP, SIGFPE, SIGBUS = 11, 4, 5, 8, 7
 # CPU exception vector -> the signal Linux sends for it.
-_VECTOR_SIGNALS = {0: SIGFPE, 1: SIGTRAP, 3: SIGTRAP, 4: SIGSEGV, 5: SIGSEGV, 6: SIGILL, 13: SIGSEGV,
-                   14: SIGSEGV, 16: SIGFPE, 17: SIGBUS, 19: SIGFPE}
+_VECTOR_SIGNALS = {
+    0: SIGFPE,
+    1: SIGTRAP,
+    3: SIGTRAP,
+    4: SIGSEGV,
+    5: SIGSEGV,
+    6: SIGILL,
+    13: SIGSEGV,
+    14: SIGSEGV,
+    16: SIGFPE,
+    17: SIGBUS,
+    19: SIGFPE,
+}
 
 
 @dataclass
@@ -89,7 +100,7 @@ def host_console() -> Console:
         view = memoryview(data)
         while view:
             try:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             except BrokenPipeError:
                 return
 
@@ -111,8 +122,13 @@ class Stats:
 class Machine:
     """A loaded guest, ready to run once."""
 
-    def __init__(self, image: Image, config: RunConfig, console: Console | None = None,
-                 sinks: list[Callable[[Event], None]] | None = None) -> None:
+    def __init__(
+        self,
+        image: Image,
+        config: RunConfig,
+        console: Console | None = None,
+        sinks: list[Callable[[Event], None]] | None = None,
+    ) -> None:
         self.image = image
         self.config = config
         self.sinks = list(sinks or [])
@@ -123,10 +139,17 @@ class Machine:
         self.futexes = FutexTable()
         self._object_waiters: dict[object, list[Thread]] = {}
         self.kernel = Kernel(
-            KernelConfig(seed=config.seed, cpus=config.cpus,
-                         argv=[os.fsencode(a) for a in config.argv],
-                         envp=[os.fsencode(e) for e in config.env], exe_path=os.path.abspath(image.path)),
-            self.mem, self.clock, self, console or host_console(),
+            KernelConfig(
+                seed=config.seed,
+                cpus=config.cpus,
+                argv=[os.fsencode(a) for a in config.argv],
+                envp=[os.fsencode(e) for e in config.env],
+                exe_path=os.path.abspath(image.path),
+            ),
+            self.mem,
+            self.clock,
+            self,
+            console or host_console(),
         )
         self.stats = Stats()
         self.syscall_events: list[SyscallEvent] = []
@@ -156,15 +179,28 @@ class Machine:
         self.mem.map(STACK_TOP - STACK_SIZE, STACK_SIZE, stack_prot, "[stack]")
         random16 = self.kernel.random.randbytes(16)
         stack = build_initial_stack(
-            self.image, argv=self.kernel.config.argv, envp=self.kernel.config.envp, random16=random16,
-            stack_top=STACK_TOP, execfn=os.fsencode(self.config.argv[0] if self.config.argv else ""),
-            hwcap=CPUID_LEAVES[(1, 0)][3], uid=self.kernel.config.uid, gid=self.kernel.config.gid,
+            self.image,
+            argv=self.kernel.config.argv,
+            envp=self.kernel.config.envp,
+            random16=random16,
+            stack_top=STACK_TOP,
+            execfn=os.fsencode(self.config.argv[0] if self.config.argv else ""),
+            hwcap=CPUID_LEAVES[(1, 0)][3],
+            uid=self.kernel.config.uid,
+            gid=self.kernel.config.gid,
         )
         self.mem.poke(stack.sp, stack.data)
 
         uc = self.cpu.uc
-        for reg in (x86.UC_X86_REG_RAX, x86.UC_X86_REG_RBX, x86.UC_X86_REG_RCX, x86.UC_X86_REG_RDX,
-                    x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDI, x86.UC_X86_REG_RBP):
+        for reg in (
+            x86.UC_X86_REG_RAX,
+            x86.UC_X86_REG_RBX,
+            x86.UC_X86_REG_RCX,
+            x86.UC_X86_REG_RDX,
+            x86.UC_X86_REG_RSI,
+            x86.UC_X86_REG_RDI,
+            x86.UC_X86_REG_RBP,
+        ):
             uc.reg_write(reg, 0)
         uc.reg_write(x86.UC_X86_REG_RSP, stack.sp)
         uc.reg_write(x86.UC_X86_REG_RIP, self.image.entry)
@@ -293,8 +329,9 @@ class Machine:
             self._record(thread.tid, nr, args, decoded, None)
             self._exit_group = outcome.status
 
-    def _block(self, thread: Thread, nr: int, args: list[int], decoded: tuple[object, ...] | None,
-               block: Block) -> None:
+    def _block(
+        self, thread: Thread, nr: int, args: list[int], decoded: tuple[object, ...] | None, block: Block
+    ) -> None:
         if block.deadline is not None and block.deadline <= self.clock.monotonic():
             self.cpu.set_result(block.timeout_result)
             self._record(thread.tid, nr, args, decoded, block.timeout_result)
@@ -332,8 +369,9 @@ class Machine:
     def _decode_entry(self, nr: int, args: list[int]) -> tuple[object, ...] | None:
         return tuple(decode_args(lookup(nr), Call(tuple(args)), self.mem, out=False))
 
-    def _record(self, tid: int, nr: int, args: list[int], decoded: tuple[object, ...] | None,
-                result: int | None) -> None:
+    def _record(
+        self, tid: int, nr: int, args: list[int], decoded: tuple[object, ...] | None, result: int | None
+    ) -> None:
         sc = lookup(nr)
         name = sc.name
         self.stats.by_syscall[name] = self.stats.by_syscall.get(name, 0) + 1
@@ -345,8 +383,9 @@ class Machine:
             decoded = tuple(decode_args(sc, call, self.mem, out=True, entry=decoded))
             decoded_result = decode_ret(sc, call, self.mem)
         self._seq += 1
-        event = SyscallEvent(self.cpu.instructions, tid, self._seq, nr, name, tuple(args), decoded, result,
-                             decoded_result)
+        event = SyscallEvent(
+            self.cpu.instructions, tid, self._seq, nr, name, tuple(args), decoded, result, decoded_result
+        )
         self.syscall_events.append(event)
         self._emit(event)
 
@@ -366,8 +405,14 @@ class Machine:
             context.reg_write(x86.UC_X86_REG_RSP, stack)
         if tls is not None:
             context.reg_write(x86.UC_X86_REG_FS_BASE, tls)
-        child = Thread(self._allocate_tid(), context, rip, name=parent.name, sigmask=parent.sigmask,
-                       clear_child_tid=clear_child_tid)
+        child = Thread(
+            self._allocate_tid(),
+            context,
+            rip,
+            name=parent.name,
+            sigmask=parent.sigmask,
+            clear_child_tid=clear_child_tid,
+        )
         self.scheduler.add(child)
         self._emit(ThreadEvent(self.cpu.instructions, child.tid, "start", parent=parent.tid))
         return child.tid
@@ -410,17 +455,22 @@ class Machine:
 
     def _internal_error(self, thread: Thread, error: Exception) -> Outcome:
         where_text = describe_location(self, thread.rip)
-        report = (f"emulator: internal error, a bug in the emulator: {type(error).__name__}: {error}\n"
-                  f"  thread {thread.tid} at {where_text}, after {self.cpu.instructions} instructions; "
-                  f"seed {self.config.seed}; run with EMULATOR_DEBUG=1 for the Python traceback")
+        report = (
+            f"emulator: internal error, a bug in the emulator: {type(error).__name__}: {error}\n"
+            f"  thread {thread.tid} at {where_text}, after {self.cpu.instructions} instructions; "
+            f"seed {self.config.seed}; run with EMULATOR_DEBUG=1 for the Python traceback"
+        )
         if os.environ.get("EMULATOR_DEBUG"):
             report += "\n" + "".join(traceback.format_exception(error))
         return Outcome(exitcodes.INTERNAL_ERROR, "internal-error", report=report)
 
     def _budget_reached(self, thread: Thread) -> Outcome:
-        return Outcome(exitcodes.INSTRUCTION_BUDGET, "instruction-budget",
-                       report=f"emulator: instruction budget of {self.config.max_instructions} reached; "
-                       f"thread {thread.tid} at {describe_location(self, thread.rip)}")
+        return Outcome(
+            exitcodes.INSTRUCTION_BUDGET,
+            "instruction-budget",
+            report=f"emulator: instruction budget of {self.config.max_instructions} reached; "
+            f"thread {thread.tid} at {describe_location(self, thread.rip)}",
+        )
 
 
 def _runs(pages: dict[int, int]) -> list[tuple[int, int, int]]:
@@ -437,5 +487,3 @@ def _runs(pages: dict[int, int]) -> list[tuple[int, int, int]]:
 
 def _comm(path: str) -> str:
     return os.path.basename(path)[:15]
-
-

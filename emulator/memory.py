@@ -234,9 +234,13 @@ class AddressSpace:
         end = start + page_up(length)
         if not self.vmas.covered(start, end):
             raise NotMapped(f"{start:#x}-{end:#x}")
-        gained = sum(
-            min(v.end, end) - max(v.start, start) for v in self.vmas.overlapping(start, end) if not v.prot
-        ) if prot else 0
+        gained = (
+            sum(
+                min(v.end, end) - max(v.start, start) for v in self.vmas.overlapping(start, end) if not v.prot
+            )
+            if prot
+            else 0
+        )
         if self.committed + gained > self.limit:
             raise OutOfMemory(f"guest memory limit of {self.limit} bytes reached")
         self.committed += gained - (0 if prot else self._committed_in(start, end))
@@ -322,9 +326,7 @@ class AddressSpace:
     # -- internals -----------------------------------------------------------
 
     def _committed_in(self, start: int, end: int) -> int:
-        return sum(
-            min(v.end, end) - max(v.start, start) for v in self.vmas.overlapping(start, end) if v.prot
-        )
+        return sum(min(v.end, end) - max(v.start, start) for v in self.vmas.overlapping(start, end) if v.prot)
 
     def _release(self, start: int, end: int) -> None:
         """Drop [start, end) from the map, leaving its bytes zero for whoever maps it next."""

@@ -28,14 +28,26 @@ if TYPE_CHECKING:
     from emulator.threads import Thread
 
 SIGNAL_NAMES = {4: "SIGILL", 5: "SIGTRAP", 7: "SIGBUS", 8: "SIGFPE", 11: "SIGSEGV"}
-_VECTOR_NAMES = {0: "divide error", 1: "debug trap", 3: "breakpoint (int3)", 4: "overflow",
-                 5: "bound range exceeded", 6: "invalid opcode", 13: "general protection fault",
-                 14: "page fault", 16: "x87 floating-point error", 17: "alignment check",
-                 19: "SIMD floating-point error"}
+_VECTOR_NAMES = {
+    0: "divide error",
+    1: "debug trap",
+    3: "breakpoint (int3)",
+    4: "overflow",
+    5: "bound range exceeded",
+    6: "invalid opcode",
+    13: "general protection fault",
+    14: "page fault",
+    16: "x87 floating-point error",
+    17: "alignment check",
+    19: "SIMD floating-point error",
+}
 _UC_ERRORS = {
-    UC_ERR_READ_UNMAPPED: ("read", True), UC_ERR_WRITE_UNMAPPED: ("write", True),
-    UC_ERR_FETCH_UNMAPPED: ("fetch", True), UC_ERR_READ_PROT: ("read", False),
-    UC_ERR_WRITE_PROT: ("write", False), UC_ERR_FETCH_PROT: ("fetch", False),
+    UC_ERR_READ_UNMAPPED: ("read", True),
+    UC_ERR_WRITE_UNMAPPED: ("write", True),
+    UC_ERR_FETCH_UNMAPPED: ("fetch", True),
+    UC_ERR_READ_PROT: ("read", False),
+    UC_ERR_WRITE_PROT: ("write", False),
+    UC_ERR_FETCH_PROT: ("fetch", False),
 }
 
 
@@ -108,5 +120,7 @@ def describe_fault(machine: Machine, thread: Thread, fault: FaultReport) -> Desc
 def describe_deadlock(machine: Machine, threads: list[Thread]) -> str:
     lines = ["emulator: deadlock: every guest thread is blocked and no timer is pending"]
     for t in sorted(threads, key=lambda t: t.tid):
-        lines.append(f"  thread {t.tid} ({t.name}) waits on {t.describe_wait()} at {describe_location(machine, t.rip)}")
+        lines.append(
+            f"  thread {t.tid} ({t.name}) waits on {t.describe_wait()} at {describe_location(machine, t.rip)}"
+        )
     return "\n".join(lines)

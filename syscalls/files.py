@@ -215,8 +215,24 @@ def _stat_bytes(k: Kernel, f: OpenFile) -> bytes:
     ino = sum(f.path.encode()) + 2
     when = 1_700_000_000
     return struct.pack(
-        "<QQQIIIiQqqqqqqqqq24x", 0x801, ino, 1, mode, k.config.uid, k.config.gid, 0, rdev, size,
-        4096, (size + 511) // 512, when, 0, when, 0, when, 0,
+        "<QQQIIIiQqqqqqqqqq24x",
+        0x801,
+        ino,
+        1,
+        mode,
+        k.config.uid,
+        k.config.gid,
+        0,
+        rdev,
+        size,
+        4096,
+        (size + 511) // 512,
+        when,
+        0,
+        when,
+        0,
+        when,
+        0,
     )
 
 
@@ -291,4 +307,3 @@ def ioctl(k: Kernel, t: Task, fd: int, request: int, arg: int) -> int:
 def _signed32(value: int) -> int:
     value &= 0xFFFF_FFFF
     return value - (1 << 32) if value & 0x8000_0000 else value
-

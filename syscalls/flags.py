@@ -133,8 +133,7 @@ def _pairs(spec: str) -> tuple[tuple[int, str], ...]:
 # --- memory --------------------------------------------------------------
 
 PROT = _flags(
-    "PROT_READ=1 PROT_WRITE=2 PROT_EXEC=4 PROT_SEM=8 "
-    "PROT_GROWSDOWN=0x01000000 PROT_GROWSUP=0x02000000",
+    "PROT_READ=1 PROT_WRITE=2 PROT_EXEC=4 PROT_SEM=8 PROT_GROWSDOWN=0x01000000 PROT_GROWSUP=0x02000000",
     zero="PROT_NONE",
     unknown="PROT_???",
 )
@@ -235,9 +234,7 @@ AT = _flags(
     unknown="AT_???",
 )
 # faccessat2's flags: AT_EACCESS shares AT_REMOVEDIR's bit.
-AT_ACCESS = _flags(
-    "AT_SYMLINK_NOFOLLOW=0x100 AT_EACCESS=0x200 AT_EMPTY_PATH=0x1000", unknown="AT_???"
-)
+AT_ACCESS = _flags("AT_SYMLINK_NOFOLLOW=0x100 AT_EACCESS=0x200 AT_EMPTY_PATH=0x1000", unknown="AT_???")
 AT_STATX = _flags(
     "AT_SYMLINK_NOFOLLOW=0x100 AT_REMOVEDIR=0x200 AT_SYMLINK_FOLLOW=0x400 "
     "AT_NO_AUTOMOUNT=0x800 AT_EMPTY_PATH=0x1000 AT_STATX_FORCE_SYNC=0x2000 "
@@ -366,8 +363,20 @@ FUTEX_PRIVATE_FLAG = 128
 FUTEX_CLOCK_REALTIME = 256
 FUTEX_CMD_MASK = 127
 _FUTEX_CMDS = (
-    "WAIT", "WAKE", "FD", "REQUEUE", "CMP_REQUEUE", "WAKE_OP", "LOCK_PI", "UNLOCK_PI",
-    "TRYLOCK_PI", "WAIT_BITSET", "WAKE_BITSET", "WAIT_REQUEUE_PI", "CMP_REQUEUE_PI", "LOCK_PI2",
+    "WAIT",
+    "WAKE",
+    "FD",
+    "REQUEUE",
+    "CMP_REQUEUE",
+    "WAKE_OP",
+    "LOCK_PI",
+    "UNLOCK_PI",
+    "TRYLOCK_PI",
+    "WAIT_BITSET",
+    "WAKE_BITSET",
+    "WAIT_REQUEUE_PI",
+    "CMP_REQUEUE_PI",
+    "LOCK_PI2",
 )
 FUTEX_CMD = EnumSet(tuple((i, f"FUTEX_{n}") for i, n in enumerate(_FUTEX_CMDS)))
 # Whole op values strace names (futexops.in): plain, _PRIVATE, and the
@@ -506,10 +515,37 @@ TFD_TIMER = _flags("TFD_TIMER_ABSTIME=1 TFD_TIMER_CANCEL_ON_SET=2")
 # --- signals --------------------------------------------------------------
 
 _SIGNALS = (
-    "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
-    "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT",
-    "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU",
-    "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+    "SIGHUP",
+    "SIGINT",
+    "SIGQUIT",
+    "SIGILL",
+    "SIGTRAP",
+    "SIGABRT",
+    "SIGBUS",
+    "SIGFPE",
+    "SIGKILL",
+    "SIGUSR1",
+    "SIGSEGV",
+    "SIGUSR2",
+    "SIGPIPE",
+    "SIGALRM",
+    "SIGTERM",
+    "SIGSTKFLT",
+    "SIGCHLD",
+    "SIGCONT",
+    "SIGSTOP",
+    "SIGTSTP",
+    "SIGTTIN",
+    "SIGTTOU",
+    "SIGURG",
+    "SIGXCPU",
+    "SIGXFSZ",
+    "SIGVTALRM",
+    "SIGPROF",
+    "SIGWINCH",
+    "SIGIO",
+    "SIGPWR",
+    "SIGSYS",
 )
 SIGRTMIN = 32
 SIGRTMAX = 64
@@ -590,8 +626,7 @@ AF = _enum(
     unknown="AF_???",
 )
 SOCK_TYPE = _enum(
-    "SOCK_STREAM=1 SOCK_DGRAM=2 SOCK_RAW=3 SOCK_RDM=4 SOCK_SEQPACKET=5 "
-    "SOCK_DCCP=6 SOCK_PACKET=10",
+    "SOCK_STREAM=1 SOCK_DGRAM=2 SOCK_RAW=3 SOCK_RDM=4 SOCK_SEQPACKET=5 SOCK_DCCP=6 SOCK_PACKET=10",
     unknown="SOCK_???",
 )
 SOCK_FLAGS = _flags("SOCK_CLOEXEC=0o2000000 SOCK_NONBLOCK=0o4000")

@@ -67,6 +67,7 @@ class Threads(Protocol):
     def wake_all(self, key: object) -> None:
         """Wake every thread in an ObjectWait on ``key``; they retry their syscall."""
         ...
+
     def exists(self, tid: int) -> bool: ...
     def set_fs_base(self, value: int) -> None: ...
     def fs_base(self) -> int: ...
@@ -117,8 +118,9 @@ def handles(func: Handler) -> Handler:
 class Kernel:
     """One emulated process's kernel state and the dispatch into handlers."""
 
-    def __init__(self, config: KernelConfig, mem: Memory, clock: Clock, threads: Threads,
-                 console: Console) -> None:
+    def __init__(
+        self, config: KernelConfig, mem: Memory, clock: Clock, threads: Threads, console: Console
+    ) -> None:
         handlers = load_handlers()
         from syscalls.files import FdTable
         from syscalls.process import default_rlimits

@@ -140,14 +140,16 @@ def epoll_wait(k: Kernel, t: Task, epfd: int, events: int, maxevents: int, timeo
 
 
 @handles
-def epoll_pwait(k: Kernel, t: Task, epfd: int, events: int, maxevents: int, timeout: int, sigmask: int,
-                sigsetsize: int):
+def epoll_pwait(
+    k: Kernel, t: Task, epfd: int, events: int, maxevents: int, timeout: int, sigmask: int, sigsetsize: int
+):
     return _wait(k, epfd, events, maxevents, _timeout_ms(timeout))
 
 
 @handles
-def epoll_pwait2(k: Kernel, t: Task, epfd: int, events: int, maxevents: int, timeout: int, sigmask: int,
-                 sigsetsize: int):
+def epoll_pwait2(
+    k: Kernel, t: Task, epfd: int, events: int, maxevents: int, timeout: int, sigmask: int, sigsetsize: int
+):
     ns = read_timespec(k, timeout) if timeout else None
     if timeout and ns is None:
         return -errno.EINVAL
@@ -158,8 +160,12 @@ def epoll_pwait2(k: Kernel, t: Task, epfd: int, events: int, maxevents: int, tim
 def eventfd2(k: Kernel, t: Task, initval: int, flags: int) -> int:
     if flags & ~(EFD_SEMAPHORE | EFD_NONBLOCK | EFD_CLOEXEC):
         return -errno.EINVAL
-    f = EventFd("anon_inode:[eventfd]", counter=initval & 0xFFFF_FFFF, semaphore=bool(flags & EFD_SEMAPHORE),
-                flags=flags & EFD_NONBLOCK | 2)
+    f = EventFd(
+        "anon_inode:[eventfd]",
+        counter=initval & 0xFFFF_FFFF,
+        semaphore=bool(flags & EFD_SEMAPHORE),
+        flags=flags & EFD_NONBLOCK | 2,
+    )
     return k.fds.install(f, cloexec=bool(flags & EFD_CLOEXEC))
 
 

@@ -58,8 +58,14 @@ def getegid(k: Kernel, t: Task) -> int:
 
 @handles
 def uname(k: Kernel, t: Task, buf: int) -> int:
-    fields = (b"Linux", k.config.hostname.encode(), UNAME_RELEASE, b"#1 SMP PREEMPT_DYNAMIC", b"x86_64",
-              b"(none)")
+    fields = (
+        b"Linux",
+        k.config.hostname.encode(),
+        UNAME_RELEASE,
+        b"#1 SMP PREEMPT_DYNAMIC",
+        b"x86_64",
+        b"(none)",
+    )
     k.mem.write(buf, b"".join(f[:64].ljust(65, b"\0") for f in fields))
     return 0
 

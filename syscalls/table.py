@@ -200,9 +200,7 @@ def _(
         arg_name = key.rstrip("_")
         names[arg_name] = reg
         placed.append((arg_name, reg, kind))
-    row = tuple(
-        Arg(n, k.bind(names), reg, labels) for n, reg, k in placed
-    )
+    row = tuple(Arg(n, k.bind(names), reg, labels) for n, reg, k in placed)
     sc = Syscall(nr, name, row, ret.bind(names), support, note)
     TABLE[nr] = sc
     BY_NAME[name] = sc
@@ -265,28 +263,58 @@ def _futex(shown: dict[str, Kind], default: Kind) -> Kind:
 
 
 _WAITS = ("WAIT", "WAIT_BITSET", "WAIT_REQUEUE_PI")
-_FUTEX_VAL = _futex({c: UINT for c in _FX if c not in ("LOCK_PI", "LOCK_PI2", "UNLOCK_PI", "TRYLOCK_PI")}, UINT)
+_FUTEX_VAL = _futex(
+    {c: UINT for c in _FX if c not in ("LOCK_PI", "LOCK_PI2", "UNLOCK_PI", "TRYLOCK_PI")}, UINT
+)
 _FUTEX_TIMEOUT = _futex(
-    {**{c: TIMESPEC for c in (*_WAITS, "LOCK_PI", "LOCK_PI2")},
-     **{c: UINT for c in ("REQUEUE", "CMP_REQUEUE", "CMP_REQUEUE_PI", "WAKE_OP")}},
+    {
+        **{c: TIMESPEC for c in (*_WAITS, "LOCK_PI", "LOCK_PI2")},
+        **{c: UINT for c in ("REQUEUE", "CMP_REQUEUE", "CMP_REQUEUE_PI", "WAKE_OP")},
+    },
     PTR,
 )
-_FUTEX_UADDR2 = _futex({c: PTR for c in ("REQUEUE", "CMP_REQUEUE", "CMP_REQUEUE_PI", "WAKE_OP", "WAIT_REQUEUE_PI")}, PTR)
+_FUTEX_UADDR2 = _futex(
+    {c: PTR for c in ("REQUEUE", "CMP_REQUEUE", "CMP_REQUEUE_PI", "WAKE_OP", "WAIT_REQUEUE_PI")}, PTR
+)
 _FUTEX_VAL3 = _futex(
-    {"WAIT_BITSET": enum(fl.FUTEX_BITSET), "WAKE_BITSET": enum(fl.FUTEX_BITSET),
-     "CMP_REQUEUE": UINT, "CMP_REQUEUE_PI": UINT, "WAKE_OP": Custom(fl.render_futex_wake_op)},
+    {
+        "WAIT_BITSET": enum(fl.FUTEX_BITSET),
+        "WAKE_BITSET": enum(fl.FUTEX_BITSET),
+        "CMP_REQUEUE": UINT,
+        "CMP_REQUEUE_PI": UINT,
+        "WAKE_OP": Custom(fl.render_futex_wake_op),
+    },
     HEX32,
 )
 
 # prctl: arguments by option (src/prctl.c); the default shows the four raw.
 _PR = fl.PR.value
-_PR_QUIET = ("PR_GET_KEEPCAPS", "PR_GET_SECCOMP", "PR_GET_TIMERSLACK", "PR_GET_TIMING",
-             "PR_GET_DUMPABLE", "PR_GET_SECUREBITS", "PR_GET_FP_MODE", "PR_SVE_GET_VL",
-             "PR_SME_GET_VL", "PR_TASK_PERF_EVENTS_DISABLE", "PR_TASK_PERF_EVENTS_ENABLE")
-_PR_ONE = {"PR_SET_NAME": CStr(size=15), "PR_GET_NAME": CStr(out=True, size=16),
-           "PR_SET_PDEATHSIG": SIG, "PR_GET_PDEATHSIG": INT_OUT, "PR_GET_TID_ADDRESS": PTR_OUT,
-           "PR_SET_DUMPABLE": ULONG, "PR_SET_KEEPCAPS": ULONG, "PR_SET_CHILD_SUBREAPER": ULONG,
-           "PR_GET_CHILD_SUBREAPER": INT_OUT, "PR_SET_TIMERSLACK": LONG, "PR_SET_PTRACER": INT}
+_PR_QUIET = (
+    "PR_GET_KEEPCAPS",
+    "PR_GET_SECCOMP",
+    "PR_GET_TIMERSLACK",
+    "PR_GET_TIMING",
+    "PR_GET_DUMPABLE",
+    "PR_GET_SECUREBITS",
+    "PR_GET_FP_MODE",
+    "PR_SVE_GET_VL",
+    "PR_SME_GET_VL",
+    "PR_TASK_PERF_EVENTS_DISABLE",
+    "PR_TASK_PERF_EVENTS_ENABLE",
+)
+_PR_ONE = {
+    "PR_SET_NAME": CStr(size=15),
+    "PR_GET_NAME": CStr(out=True, size=16),
+    "PR_SET_PDEATHSIG": SIG,
+    "PR_GET_PDEATHSIG": INT_OUT,
+    "PR_GET_TID_ADDRESS": PTR_OUT,
+    "PR_SET_DUMPABLE": ULONG,
+    "PR_SET_KEEPCAPS": ULONG,
+    "PR_SET_CHILD_SUBREAPER": ULONG,
+    "PR_GET_CHILD_SUBREAPER": INT_OUT,
+    "PR_SET_TIMERSLACK": LONG,
+    "PR_SET_PTRACER": INT,
+}
 _PR_U2 = ("PR_SET_NO_NEW_PRIVS", "PR_SET_THP_DISABLE", "PR_SET_IO_FLUSHER")  # arg2 decimal, rest raw
 
 

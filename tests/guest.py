@@ -17,8 +17,26 @@ ENTRY = BASE + HEADERS
 def elf(code: bytes, *, bss: int = 0x1000) -> bytes:
     """An executable whose entry point runs ``code``; ``bss`` zero bytes follow it."""
     ehdr = struct.pack(
-        "<4sBBBBB7xHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0,
-        2, 62, 1, ENTRY, 64, 0, 0, 64, 56, 1, 64, 0, 0,
+        "<4sBBBBB7xHHIQQQIHHHHHH",
+        b"\x7fELF",
+        2,
+        1,
+        1,
+        0,
+        0,
+        2,
+        62,
+        1,
+        ENTRY,
+        64,
+        0,
+        0,
+        64,
+        56,
+        1,
+        64,
+        0,
+        0,
     )
     size = HEADERS + len(code)
     phdr = struct.pack("<IIQQQQQQ", 1, 7, 0, BASE, BASE, size, size + bss, 0x1000)

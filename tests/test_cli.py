@@ -71,7 +71,13 @@ def test_malformed_input_is_one_line_and_a_distinct_status(
 
 def test_the_statuses_are_distinct() -> None:
     statuses = [s for _, s, _ in MALFORMED.values()]
-    statuses += [80, exitcodes.USAGE, exitcodes.DEADLOCK, exitcodes.INSTRUCTION_BUDGET, exitcodes.INTERNAL_ERROR]
+    statuses += [
+        80,
+        exitcodes.USAGE,
+        exitcodes.DEADLOCK,
+        exitcodes.INSTRUCTION_BUDGET,
+        exitcodes.INTERNAL_ERROR,
+    ]
     assert len(statuses) == len(set(statuses))
 
 
@@ -81,8 +87,16 @@ def test_missing_file(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None
     assert "nothing-here" in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("argv", [["run"], ["run", "x", "--seed", "abc"], ["run", "x", "--bogus"],
-                                  ["run", "x", "--memory-limit", "lots"], ["frobnicate"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run"],
+        ["run", "x", "--seed", "abc"],
+        ["run", "x", "--bogus"],
+        ["run", "x", "--memory-limit", "lots"],
+        ["frobnicate"],
+    ],
+)
 def test_bad_flags_exit_64(argv: list[str], capfd: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capfd, *argv)
     assert code == exitcodes.USAGE
@@ -110,7 +124,9 @@ def test_output_written_before_a_crash_is_kept(tmp_path: Path, capfd: pytest.Cap
 def test_hello_with_strace_and_stats() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "emulator", "run", str(built("hello")), "--strace", "--stats"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0
     assert proc.stdout == "Hello, World!\n"

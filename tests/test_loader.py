@@ -42,6 +42,7 @@ from loader import (
 # --------------------------------------------------------------------------
 # Go toolchains and binaries
 
+
 def default_version() -> str:
     return DEFAULT_GO
 

@@ -41,7 +41,9 @@ def test_unknown_syscall_answers_enosys_by_name(tmp_path: Path) -> None:
     assert result.exit_status == status_of(ENOSYS)
     lines = result.strace()
     assert lines[0] == "pkey_alloc(0, 0) = -1 ENOSYS (Function not implemented)"
-    assert lines[1].startswith("syscall_0x3e7(") and lines[1].endswith("= -1 ENOSYS (Function not implemented)")
+    assert lines[1].startswith("syscall_0x3e7(") and lines[1].endswith(
+        "= -1 ENOSYS (Function not implemented)"
+    )
     assert result.unimplemented == {"pkey_alloc": 1, "syscall_0x3e7": 1}
 
 
@@ -97,8 +99,10 @@ def test_nanosleep_advances_the_monotonic_clock_only(tmp_path: Path) -> None:
     code = (
         syscall(35, req, 0)  # nanosleep({10, 0})
         + syscall(228, 1, now)  # clock_gettime(CLOCK_MONOTONIC, now)
-        + b"\x8b\x3c\x25" + struct.pack("<I", now)  # mov edi, [now]  (tv_sec)
-        + guest.mov_eax(231) + SYSCALL
+        + b"\x8b\x3c\x25"
+        + struct.pack("<I", now)  # mov edi, [now]  (tv_sec)
+        + guest.mov_eax(231)
+        + SYSCALL
     )
     started = time.monotonic()
     result = api.run(program(tmp_path, code, struct.pack("<qq", 10, 0) + bytes(16)))
@@ -111,7 +115,9 @@ def test_a_spinning_thread_is_preempted(tmp_path: Path) -> None:
     flag = DATA
     child_stack = DATA + 0x400
     clone = syscall(56, CLONE_THREAD_FLAGS, child_stack)
-    wait_flag = b"\x80\x3c\x25" + struct.pack("<I", flag) + b"\x00" + b"\x74\xf6"  # cmp byte [flag],0; je back
+    wait_flag = (
+        b"\x80\x3c\x25" + struct.pack("<I", flag) + b"\x00" + b"\x74\xf6"
+    )  # cmp byte [flag],0; je back
     finish = exit_group(7)
     child = b"\xc6\x04\x25" + struct.pack("<I", flag) + b"\x01" + b"\xeb\xfe"  # mov byte [flag],1; jmp $
     branch = b"\x48\x85\xc0" + b"\x74" + bytes([len(wait_flag) + len(finish)])  # test rax,rax; jz child

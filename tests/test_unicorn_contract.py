@@ -129,6 +129,14 @@ def test_rdtsc_hook_is_accepted_by_the_c_api() -> None:
 
     uc = Uc(UC_ARCH_X86, UC_MODE_64)
     callback = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p)(lambda *_: 1)
-    status = uclib.uc_hook_add(uc._uch, ctypes.byref(uc_hook_h()), UC_HOOK_INSN, callback, None,
-                               ctypes.c_uint64(1), ctypes.c_uint64(0), ctypes.c_int(x86.UC_X86_INS_RDTSC))
+    status = uclib.uc_hook_add(
+        uc._uch,
+        ctypes.byref(uc_hook_h()),
+        UC_HOOK_INSN,
+        callback,
+        None,
+        ctypes.c_uint64(1),
+        ctypes.c_uint64(0),
+        ctypes.c_int(x86.UC_X86_INS_RDTSC),
+    )
     assert status == 0
