@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml emulator/_native.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m compileall -q emulator syscalls loader  # start-up cost even where bytecode writing is off
 	touch $(STAMP)
 
 env: $(STAMP)
