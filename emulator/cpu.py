@@ -12,7 +12,7 @@ import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import capstone
+import importlib.util
 from unicorn import (
     UC_ARCH_X86,
     UC_HOOK_BLOCK,
@@ -91,6 +91,16 @@ _SUBLEAF_LEAVES = {0x4, 0x7, 0xB, 0xD}
 TSC_PER_INSTRUCTION = 3
 
 _INSN_CB = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p)
+CS_ARCH_X86, CS_MODE_64 = 3, 8  # capstone 5's cs_arch and cs_mode values
+
+
+def _libcapstone() -> ctypes.CDLL:
+    """capstone's C library, loaded directly: the block hook only needs cs_disasm, and importing
+    the Python module costs a third of our start-up."""
+    spec = importlib.util.find_spec("capstone")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("capstone is not installed")
+    return ctypes.CDLL(f"{spec.submodule_search_locations[0]}/lib/libcapstone.so")
 
 
 def _address(function: ctypes._CFuncPtr) -> int:
@@ -145,14 +155,17 @@ class Cpu:
 
     def __init__(self, on_syscall: Callable[[], None]) -> None:
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
-        self._disasm = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)  # owned: used from C
+        libcapstone = _libcapstone()
+        self._capstone = ctypes.c_size_t()
+        if libcapstone.cs_open(CS_ARCH_X86, CS_MODE_64, ctypes.byref(self._capstone)) != 0:
+            raise RuntimeError("capstone cannot decode x86-64")
         self._keep: list[object] = []  # ctypes callbacks must outlive the engine
         self.work = WorkCounter()
         self.work.stop = _address(uclib.uc_emu_stop)
         self.work.mem_read = _address(uclib.uc_mem_read)
-        self.work.disasm = _address(capstone._cs.cs_disasm)
-        self.work.disasm_free = _address(capstone._cs.cs_free)
-        self.work.capstone = self._disasm.csh.value
+        self.work.disasm = _address(libcapstone.cs_disasm)
+        self.work.disasm_free = _address(libcapstone.cs_free)
+        self.work.capstone = self._capstone.value
         self.work.deadline = 2**64 - 1
         self._syscall_ids = (ctypes.c_int * len(SYSCALL_REGS))(*SYSCALL_REGS)
         self._syscall_vals = [ctypes.c_uint64() for _ in SYSCALL_REGS]

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import capstone
 from unicorn import (
     UC_ERR_FETCH_PROT,
     UC_ERR_FETCH_UNMAPPED,
@@ -99,6 +98,8 @@ def disassemble_at(machine: Machine, rip: int) -> str:
         code = bytes(machine.cpu.uc.mem_read(rip, 16))
     except UcError:
         return "(instruction not readable)"
+    import capstone  # only on the way out: a fault report
+
     md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
     for _addr, _size, mnemonic, operands in md.disasm_lite(code, rip):
         return f"{mnemonic} {operands}".strip()
