@@ -9,10 +9,10 @@ address). Everything per block stays native (``emulator/_native.c``).
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import importlib.util
 from unicorn import (
     UC_ARCH_X86,
     UC_HOOK_BLOCK,
