@@ -155,7 +155,8 @@ class Machine:
         self.syscall_events: list[SyscallEvent] = []
         self._seq = 0
         self._next_tid = self.kernel.config.pid
-        self._pending: dict[int, tuple[int, int, list[int], tuple[object, ...] | None]] = {}
+        # tid -> (nr, args, decoded entry) of a syscall that blocked, recorded when it finishes
+        self._pending: dict[int, tuple[int, list[int], tuple[object, ...] | None]] = {}
         self._exit_group: int | None = None
         self._last_status = 0
         self._stop_cpu = False
@@ -342,14 +343,13 @@ class Machine:
         elif isinstance(block.wait, ObjectWait):
             self._object_waiters.setdefault(block.wait.key, []).append(thread)
         thread.restart_nr = nr if block.restart else None
-        self._pending[thread.tid] = (self.cpu.instructions, nr, args, decoded)
+        self._pending[thread.tid] = (nr, args, decoded)
 
     def _finish_blocked(self, thread: Thread, result: int) -> None:
         self.scheduler.wake(thread, result)
         pending = self._pending.pop(thread.tid, None)
         if pending is not None:
-            _, nr, args, decoded = pending
-            self._record(thread.tid, nr, args, decoded, result)
+            self._record(thread.tid, *pending, result)
 
     def _exit_thread(self, thread: Thread, status: int) -> None:
         self._last_status = status

@@ -3,7 +3,7 @@
 A handler is a plain function ``handler(k: Kernel, t: Task, *args) -> Outcome``
 registered under its syscall's name with ``@handles``; it lives in the module
 of its area (``memory``, ``threads``, ``futex``, ``signals``, ``files``,
-``time``, ``process``). It reaches the machine only through the small
+``poll``, ``time``, ``process``). It reaches the machine only through the small
 protocols below, so it never touches unicorn.
 """
 
@@ -136,20 +136,22 @@ class Kernel:
         self.signals = SignalTable()
         self.rlimits: dict[int, tuple[int, int]] = default_rlimits()
         self.unimplemented: Counter[str] = Counter()
-        self._dispatch: dict[int, tuple[str, Handler | None]] = {
-            nr: (sc.name, handlers.get(sc.name)) for nr, sc in TABLE.items()
-        }
+        # number -> (name, handler, how many register arguments it takes)
+        self._dispatch: dict[int, tuple[str, Handler | None, int]] = {}
+        for nr, sc in TABLE.items():
+            handler = handlers.get(sc.name)
+            self._dispatch[nr] = (sc.name, handler, handler.__code__.co_argcount - 2 if handler else 0)
 
     def handle(self, task: Task, nr: int, args: list[int]) -> Outcome:
         """Run syscall ``nr``; unknown and unimplemented calls answer -ENOSYS."""
-        name, handler = self._dispatch.get(nr, (f"syscall_{nr:#x}", None))
+        name, handler, argc = self._dispatch.get(nr, (f"syscall_{nr:#x}", None, 0))
         if handler is None:
             sc = TABLE.get(nr)
             if sc is None or sc.support is Support.NONE:
                 self.unimplemented[name] += 1
             return -errno.ENOSYS
         try:
-            return handler(self, task, *args[: handler.__code__.co_argcount - 2])
+            return handler(self, task, *args[:argc])
         except SyscallError as e:
             return -e.errno
         except BadAddress:

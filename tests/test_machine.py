@@ -175,3 +175,24 @@ def test_a_bug_in_a_handler_is_reported_as_ours(tmp_path: Path, monkeypatch) -> 
     assert result.exit_status == exitcodes.INTERNAL_ERROR
     assert "internal error, a bug in the emulator: ZeroDivisionError: simulated bug" in result.report
     assert "Traceback" not in result.report
+
+
+def test_futex_wait_bitset_takes_an_absolute_deadline(tmp_path: Path) -> None:
+    """FUTEX_WAIT_BITSET's timeout is a point on CLOCK_MONOTONIC (the clock starts at 100 s)."""
+    deadline, now = DATA + 16, DATA + 32
+    wait_bitset_private = 9 | 128
+    code = (
+        syscall(202, DATA, wait_bitset_private, 0, deadline)[:-2]
+        + b"\x49\xb9"
+        + struct.pack("<Q", 0xFFFF_FFFF)  # mov r9, val3 (the bitset)
+        + SYSCALL
+        + syscall(228, 1, now)
+        + b"\x8b\x3c\x25"
+        + struct.pack("<I", now)  # mov edi, [now]
+        + guest.mov_eax(231)
+        + SYSCALL
+    )
+    result = api.run(program(tmp_path, code, bytes(16) + struct.pack("<qq", 150, 0) + bytes(16)))
+    assert result.exit_status == 150
+    futex = next(e for e in result.syscalls if e.name == "futex")
+    assert futex.result == -ETIMEDOUT
