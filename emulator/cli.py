@@ -167,7 +167,11 @@ def _run(ns: argparse.Namespace) -> int:
     sinks = []
     trace_file = None
     if ns.strace is not None:
-        trace_file = sys.stderr if ns.strace == "-" else open(ns.strace, "w", encoding="utf-8")  # noqa: SIM115
+        try:
+            trace_file = sys.stderr if ns.strace == "-" else open(ns.strace, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as e:
+            print(f"emulator: cannot write the trace to {ns.strace}: {e.strerror}", file=sys.stderr)
+            return exitcodes.USAGE
         sinks.append(StraceWriter(trace_file))
     try:
         machine = Machine(image, config, sinks=sinks)

@@ -152,3 +152,11 @@ def test_guest_arguments_after_double_dash(tmp_path: Path, capfd: pytest.Capture
     status, out, _ = run_cli(capfd, "run", str(built("argsenv")), "--env", "GREETING=yo", "--", "--stats")
     assert status == 1  # "--stats" is the guest's file argument, which does not exist
     assert out.startswith('args: ["--stats"]\nGREETING=yo\n')
+
+
+def test_unwritable_trace_file_is_a_usage_error(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "exit0"
+    path.write_bytes(GOOD)
+    code, _, err = run_cli(capfd, "run", str(path), f"--strace={tmp_path / 'no' / 'such' / 'dir'}")
+    assert code == exitcodes.USAGE
+    assert "cannot write the trace" in err and err.count("\n") == 1
