@@ -28,6 +28,7 @@ from syscalls.errno import SyscallError
 PAGE = 0x1000
 CHUNK = 0x20_0000  # 2 MiB: the granule of unicorn regions
 TASK_SIZE = 0x7FFF_FFFF_F000  # end of the x86-64 user address space (47 bits less a page)
+MMAP_BASE = 0x7FFF_F7FF_F000  # mmap allocates top-down from here: below the stack and its gap, no ASLR
 
 PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0, 1, 2, 4
 _UC_PROT = {PROT_READ: UC_PROT_READ, PROT_WRITE: UC_PROT_WRITE, PROT_EXEC: UC_PROT_EXEC}
@@ -261,12 +262,10 @@ class AddressSpace:
             hint = page_down(hint)
             if hint + length <= TASK_SIZE and self.vmas.is_free(hint, hint + length):
                 return hint
-        addr = self.vmas.find_free(length, self.mmap_base)
+        addr = self.vmas.find_free(length, MMAP_BASE)
         if addr is None:
             raise OutOfMemory(f"no free range of {length} bytes")
         return addr
-
-    mmap_base = 0x7FFF_F7FF_F000  # below the stack and its guard gap, as Linux's legacy-free layout
 
     def set_brk(self, new: int) -> int:
         """brk(2): grow or shrink the heap after the program's BSS; returns the break."""
