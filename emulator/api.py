@@ -64,6 +64,7 @@ def run(
     cpus: int = 1,
     memory_limit: int | None = None,
     max_instructions: int | None = None,
+    vdso: bool = True,
     stdin: bytes = b"",
     sinks: Sequence[Callable[[Event], None]] = (),
 ) -> RunResult:
@@ -82,6 +83,7 @@ def run(
         cpus=cpus,
         max_instructions=max_instructions,
         record_syscalls=True,
+        vdso=vdso,
     )
     if memory_limit is not None:
         config.memory_limit = memory_limit

@@ -100,12 +100,34 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="print each syscall as strace does (to stderr, or to FILE)",
     )
+    run.add_argument(
+        "--no-vdso",
+        dest="vdso",
+        action="store_false",
+        help="map no vDSO: the guest's clock_gettime calls become syscalls (and show in --strace)",
+    )
     run.add_argument("--go", default=None, metavar="VERSION", help="toolchain for a fixture name")
     run.add_argument("--stripped", action="store_true", help="use the stripped build of a fixture")
 
     sub.add_parser(
         "fixtures", help="install the pinned Go toolchains and build the fixtures", add_help=False
     )  # its flags are emulator.toolchains'
+
+    diff = sub.add_parser(
+        "diff",
+        help="compare the native run's strace with the emulator's, thread by thread",
+        usage="python -m emulator diff TARGET [--native FILE] [--json] [options] [-- ARGS...]",
+    )
+    diff.add_argument("target", help="path to a static x86-64 Linux ELF, or a fixture name")
+    diff.add_argument("--native", metavar="FILE", help="a recorded `strace -f -o FILE` log (or -ff set)")
+    diff.add_argument("--json", action="store_true", help="print the report as JSON")
+    diff.add_argument("--cpus", type=_positive, default=1, help="CPUs for both runs (default 1)")
+    diff.add_argument("--keep-logs", metavar="DIR", help="write native.strace and emulator.strace there")
+    diff.add_argument(
+        "--without", action="append", default=[], metavar="RULE", help="switch a normalisation rule off"
+    )
+    diff.add_argument("--go", default=None, metavar="VERSION", help="toolchain for a fixture name")
+    diff.add_argument("--stripped", action="store_true", help="use the stripped build of a fixture")
     return parser
 
 
@@ -123,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ns = build_parser().parse_args(argv)
         ns.args = guest_args
-        return _run(ns)
+        return _diff(ns) if ns.command == "diff" else _run(ns)
     except UsageError as e:
         print(f"emulator: {e}", file=sys.stderr)
         return exitcodes.USAGE
@@ -161,6 +183,7 @@ def _run(ns: argparse.Namespace) -> int:
         cpus=ns.cpus,
         max_instructions=ns.max_instructions,
         record_syscalls=ns.strace is not None,
+        vdso=ns.vdso,
     )
     if ns.memory_limit is not None:
         config.memory_limit = ns.memory_limit
@@ -202,3 +225,53 @@ def _print_stats(machine) -> None:
         f"emulation: {s.emulation_seconds:.3f} s",
     ]
     print("--- emulator stats ---", *lines, sep="\n", file=sys.stderr)
+
+
+def _diff(ns: argparse.Namespace) -> int:
+    """``diff``: exit 0 when nothing unexplained remains, 1 otherwise, 69 if strace cannot run."""
+    import json
+    from pathlib import Path
+
+    from emulator import diff
+    from emulator.api import DEFAULT_ENV, resolve_target
+    from emulator.normalize import DEFAULT_RULES
+    from emulator.stracelog import ParseError
+    from loader import LoaderError, load_image
+
+    unknown = set(ns.without) - DEFAULT_RULES
+    if unknown:
+        raise UsageError(f"unknown rule {sorted(unknown)[0]!r}; rules: {', '.join(sorted(DEFAULT_RULES))}")
+    keep = Path(ns.keep_logs) if ns.keep_logs else None
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+    try:
+        path = resolve_target(ns.target, ns.go, ns.stripped).resolve()
+    except (RuntimeError, ValueError, OSError) as e:  # a fixture that could not be built
+        print(
+            f"emulator: cannot prepare {ns.target}: {str(e).splitlines()[0] if str(e) else e!r}",
+            file=sys.stderr,
+        )
+        return exitcodes.USAGE
+    try:
+        load_image(path)  # the loader's own error and status for what we could not run anyway
+        runs = {"env": DEFAULT_ENV, "cpus": ns.cpus}
+        if ns.native:
+            native = diff.load_native(ns.native)
+        else:
+            native = diff.record_native(path, ns.args, log_path=keep and keep / "native.strace", **runs)
+        emulated = diff.record_emulated(path, ns.args, log_path=keep and keep / "emulator.strace", **runs)
+    except LoaderError as e:
+        print(f"emulator: {e.message}", file=sys.stderr)
+        return e.exit_code
+    except diff.NativeRunError as e:
+        print(f"emulator: cannot trace the native run: {e}", file=sys.stderr)
+        return 69  # EX_UNAVAILABLE
+    except (ParseError, FileNotFoundError) as e:
+        print(f"emulator: {e}", file=sys.stderr)
+        return exitcodes.USAGE
+    report = diff.compare_runs(native, emulated, DEFAULT_RULES - set(ns.without))
+    if ns.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        sys.stdout.write(diff.render_text(report, color=sys.stdout.isatty()))
+    return report.exit_code

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from unicorn import UcError
 from unicorn import x86_const as x86
 
-from emulator import exitcodes
+from emulator import exitcodes, vdso
 from emulator.clock import VirtualClock
 from emulator.cpu import CPUID_LEAVES, Cpu
 from emulator.events import Event, ExitEvent, SyscallEvent, ThreadEvent
 from emulator.futex import FutexTable
-from emulator.memory import PAGE, AddressSpace, page_down, page_up
+from emulator.memory import MMAP_BASE, PAGE, PROT_EXEC, PROT_READ, AddressSpace, page_down, page_up
 from emulator.reports import FaultReport, describe_deadlock, describe_fault, describe_location
 from emulator.scheduler import QUANTUM, Deadlock, Scheduler
 from emulator.threads import Thread, ThreadState
@@ -36,6 +36,10 @@ from syscalls.table import decode_args, decode_ret, lookup
 
 STACK_TOP = 0x7FFF_FFFF_F000
 STACK_SIZE = 8 << 20
+# The vDSO atop the mmap area, the first thing Linux maps there (without ASLR: 0x7ffff7ff7000);
+# its data pages below it, where its code expects them.
+VDSO_ADDR = MMAP_BASE - vdso.VDSO_SIZE
+VVAR_ADDR = VDSO_ADDR + vdso.VVAR_FROM_VDSO
 SYSCALL_INSN_LEN = 2
 DEFAULT_MEMORY_LIMIT = 4 << 30
 SIGSEGV, SIGILL, SIGTRAP, SIGFPE, SIGBUS = 11, 4, 5, 8, 7
@@ -66,6 +70,7 @@ class RunConfig:
     memory_limit: int = DEFAULT_MEMORY_LIMIT
     max_instructions: int | None = None
     record_syscalls: bool = False  # decode arguments and keep every SyscallEvent
+    vdso: bool = True  # map a vDSO, so clock_gettime and friends are calls, not syscalls (as natively)
 
 
 @dataclass
@@ -134,7 +139,8 @@ class Machine:
         self.sinks = list(sinks or [])
         self.cpu = Cpu(self._on_syscall)
         self.mem = AddressSpace(self.cpu.uc, config.memory_limit)
-        self.clock = VirtualClock(lambda: self.cpu.work.instructions)
+        self.clock = VirtualClock(lambda: self.cpu.work.instructions, on_jump=self._publish_time)
+        self.vdso_base: int | None = None  # where the vDSO is mapped, if it is
         self.scheduler = Scheduler()
         self.futexes = FutexTable()
         self._object_waiters: dict[object, list[Thread]] = {}
@@ -178,6 +184,8 @@ class Machine:
 
         stack_prot = 7 if self.image.exec_stack else 3
         self.mem.map(STACK_TOP - STACK_SIZE, STACK_SIZE, stack_prot, "[stack]")
+        if self.config.vdso:
+            self._map_vdso()
         random16 = self.kernel.random.randbytes(16)
         stack = build_initial_stack(
             self.image,
@@ -189,6 +197,7 @@ class Machine:
             hwcap=CPUID_LEAVES[(1, 0)][3],
             uid=self.kernel.config.uid,
             gid=self.kernel.config.gid,
+            sysinfo_ehdr=self.vdso_base,
         )
         self.mem.poke(stack.sp, stack.data)
 
@@ -210,6 +219,22 @@ class Machine:
         self.scheduler.pop_runnable()  # main is on the CPU
         self._emit(ThreadEvent(self.cpu.instructions, main.tid, "start", parent=None))
         return main
+
+    def _map_vdso(self) -> None:
+        self.mem.map(VVAR_ADDR, vdso.VVAR_SIZE, PROT_READ, "[vvar]")
+        self.mem.map(VVAR_ADDR + vdso.VVAR_SIZE, vdso.VCLOCK_SIZE, PROT_READ, "[vvar_vclock]")
+        self.mem.map(VDSO_ADDR, vdso.VDSO_SIZE, PROT_READ | PROT_EXEC, "[vdso]")
+        self.mem.poke(VDSO_ADDR, vdso.image().data)
+        self.vdso_base = VDSO_ADDR
+        self._publish_time()
+
+    def _publish_time(self) -> None:
+        """Rewrite the vvar page: the vDSO's clocks are the TSC plus these offsets, which move
+        only when the clock jumps over a sleep."""
+        if self.vdso_base is None:
+            return
+        offsets = {c: self.clock.tsc_offset(c) for c in vdso.SERVED_CLOCKS}
+        self.mem.poke(VVAR_ADDR, vdso.vvar(offsets))
 
     def _allocate_tid(self) -> int:
         tid = self._next_tid

@@ -20,6 +20,7 @@ from unicorn import (
     UcError,
 )
 
+from emulator import vdso
 from emulator.cpu import MemoryFault
 
 if TYPE_CHECKING:
@@ -87,10 +88,14 @@ class DescribedFault:
 def describe_location(machine: Machine, rip: int) -> str:
     """``0x47e3a3 main.main+0x23``: an address with the function it is in."""
     found = machine.image.symbols.lookup(rip)
-    if found is None:
-        return f"{rip:#x}"
-    name, offset = found
-    return f"{rip:#x} {machine.image.symbols.display_name(name)}+{offset:#x}"
+    if found is not None:
+        name, offset = found
+        return f"{rip:#x} {machine.image.symbols.display_name(name)}+{offset:#x}"
+    if machine.vdso_base is not None:
+        in_vdso = vdso.image().lookup(rip - machine.vdso_base)
+        if in_vdso is not None:
+            return f"{rip:#x} [vdso] {in_vdso[0]}+{in_vdso[1]:#x}"
+    return f"{rip:#x}"
 
 
 def disassemble_at(machine: Machine, rip: int) -> str:

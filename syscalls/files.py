@@ -22,6 +22,7 @@ AT_EMPTY_PATH = 0x1000
 O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR = 3, 0, 1, 2
 O_CREAT, O_TRUNC, O_APPEND, O_NONBLOCK = 0o100, 0o1000, 0o2000, 0o4000
 O_DIRECTORY = 0o200000
+O_LARGEFILE = 0o100000  # forced on by 64-bit kernels for every open (force_o_largefile)
 O_CLOEXEC = 0o2000000
 F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 0, 1, 2, 3, 4, 1030
 FD_CLOEXEC = 1
@@ -53,6 +54,7 @@ class OpenFile:
     offset: int = 0
     flags: int = O_RDONLY
     stream_fd: int | None = None  # the host fd of a standard stream
+    mode: int = 0o644  # permission bits fstat reports (a host file's own)
 
     def contents(self, offset: int, length: int) -> bytes:
         if self.data is None:
@@ -117,18 +119,20 @@ def _resolve(k: Kernel, dirfd: int, path: bytes) -> str:
     return text
 
 
-def _load(path: str) -> bytes:
+def _load(path: str, flags: int = O_RDONLY) -> OpenFile:
+    """The file at ``path`` as an open file description: a synthetic one, or the host's bytes."""
     if path in SYNTHETIC_FILES:
-        return SYNTHETIC_FILES[path]
+        return OpenFile(path, SYNTHETIC_FILES[path], flags=flags, mode=0o444)
     if path.startswith(("/proc/", "/sys/", "/dev/")):
         raise SyscallError(errno.ENOENT)
     try:
         if os.path.isdir(path):
             raise SyscallError(errno.EISDIR)
-        if os.path.getsize(path) > MAX_FILE:
+        st = os.stat(path)
+        if st.st_size > MAX_FILE:
             raise SyscallError(errno.EFBIG)
         with open(path, "rb") as f:
-            return f.read()
+            return OpenFile(path, f.read(), flags=flags, mode=st.st_mode & 0o7777)
     except FileNotFoundError as e:
         raise SyscallError(errno.ENOENT) from e
     except NotADirectoryError as e:
@@ -144,7 +148,7 @@ def openat(k: Kernel, t: Task, dirfd: int, pathname: int, flags: int, mode: int)
         return -errno.EROFS
     if flags & O_DIRECTORY:
         return -errno.ENOTDIR if path in SYNTHETIC_FILES else -errno.ENOENT
-    f = OpenFile(path, _load(path), flags=flags & ~O_CLOEXEC)
+    f = _load(path, (flags & ~O_CLOEXEC) | O_LARGEFILE)
     return k.fds.install(f, cloexec=bool(flags & O_CLOEXEC))
 
 
@@ -211,7 +215,7 @@ def _stat_bytes(k: Kernel, f: OpenFile) -> bytes:
     if f.data is None:
         mode, size, rdev = S_IFCHR | 0o620, 0, 0x8800 + (f.stream_fd or 0)
     else:
-        mode, size, rdev = S_IFREG | 0o644, len(f.data), 0
+        mode, size, rdev = S_IFREG | f.mode, len(f.data), 0
     ino = sum(f.path.encode()) + 2
     when = 1_700_000_000
     return struct.pack(
@@ -248,7 +252,7 @@ def newfstatat(k: Kernel, t: Task, dirfd: int, pathname: int, statbuf: int, flag
     if not path and flags & AT_EMPTY_PATH:
         return fstat(k, t, dirfd, statbuf)
     resolved = _resolve(k, _signed32(dirfd), path)
-    k.mem.write(statbuf, _stat_bytes(k, OpenFile(resolved, _load(resolved))))
+    k.mem.write(statbuf, _stat_bytes(k, _load(resolved)))
     return 0
 
 
@@ -287,7 +291,7 @@ def fcntl(k: Kernel, t: Task, fd: int, cmd: int, arg: int) -> int:
     if cmd == F_GETFL:
         return f.flags
     if cmd == F_SETFL:
-        f.flags = (f.flags & O_ACCMODE) | (arg & (O_APPEND | O_NONBLOCK))
+        f.flags = (f.flags & (O_ACCMODE | O_LARGEFILE)) | (arg & (O_APPEND | O_NONBLOCK))
         return 0
     if cmd in (F_DUPFD, F_DUPFD_CLOEXEC):
         return k.fds.install(f, lowest=arg, cloexec=cmd == F_DUPFD_CLOEXEC)

@@ -601,6 +601,23 @@ class Sigaction(Kind):
 
 
 @dataclass(frozen=True)
+class EpollEvent(Kind):
+    """struct epoll_event (packed, 12 bytes): ``{events=EPOLLIN, data={u32=0, u64=0}}``."""
+
+    out: bool = False
+
+    def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
+        if not value:
+            return Addr(0)
+        return struct.unpack("<IQ", mem.read(value, 12))
+
+    def show(self, decoded: object) -> str:
+        assert isinstance(decoded, tuple)
+        events, data = decoded
+        return f"{{events={fl.EPOLL_EVENTS.render(events)}, data={{u32={data & _M32}, u64={data}}}}}"
+
+
+@dataclass(frozen=True)
 class StackT(Kind):
     """stack_t: ``{ss_sp=0xc000010000, ss_flags=0, ss_size=32768}``."""
 

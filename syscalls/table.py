@@ -82,6 +82,7 @@ from .kinds import (
     Call,
     CStr,
     Custom,
+    EpollEvent,
     Errno,
     FlagsRet,
     IntOut,
@@ -468,7 +469,7 @@ _(23, "select", NONE, nfds=INT, readfds=PTR, writefds=PTR, exceptfds=PTR, timeou
 _(270, "pselect6", NONE, nfds=INT, readfds=PTR, writefds=PTR, exceptfds=PTR, timeout=TIMESPEC, sigmask=PTR)
 _(213, "epoll_create", PARTIAL, note="eventfds only; files answer EPERM as on Linux", size=INT, ret=FD)
 _(291, "epoll_create1", PARTIAL, note="eventfds only; files answer EPERM as on Linux", flags=flags(fl.EPOLL), ret=FD)
-_(233, "epoll_ctl", PARTIAL, note="eventfds only; files answer EPERM as on Linux", epfd=FD, op=enum(fl.EPOLL_CTL), fd=FD, event=PTR)
+_(233, "epoll_ctl", PARTIAL, note="eventfds only; files answer EPERM as on Linux", epfd=FD, op=enum(fl.EPOLL_CTL), fd=FD, event=EpollEvent())
 _(232, "epoll_wait", PARTIAL, note="on the virtual clock; eventfds only", epfd=FD, events=_STRUCT_OUT, maxevents=INT, timeout=INT)
 _(281, "epoll_pwait", PARTIAL, note="on the virtual clock; eventfds only; sigmask ignored", epfd=FD, events=_STRUCT_OUT, maxevents=INT, timeout=INT, sigmask=_SIGSET, sigsetsize=SIZE)
 _(441, "epoll_pwait2", PARTIAL, note="on the virtual clock; eventfds only; sigmask ignored", epfd=FD, events=_STRUCT_OUT, maxevents=INT, timeout=TIMESPEC, sigmask=_SIGSET, sigsetsize=SIZE)
