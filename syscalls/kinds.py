@@ -21,6 +21,7 @@ import datetime
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 from enum import Enum
 
 from . import errno as _errno
@@ -601,15 +602,23 @@ class Sigaction(Kind):
 
 
 @dataclass(frozen=True)
-class EpollEvent(Kind):
-    """struct epoll_event (packed, 12 bytes): ``{events=EPOLLIN, data={u32=0, u64=0}}``."""
+class StructPtr(Kind):
+    """A pointer to a fixed-layout struct: NULL shows as NULL, else the unpacked fields."""
 
+    layout: ClassVar[struct.Struct]
     out: bool = False
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
         if not value:
             return Addr(0)
-        return struct.unpack("<IQ", mem.read(value, 12))
+        return self.layout.unpack(mem.read(value, self.layout.size))
+
+
+@dataclass(frozen=True)
+class EpollEvent(StructPtr):
+    """struct epoll_event (packed, 12 bytes): ``{events=EPOLLIN, data={u32=0, u64=0}}``."""
+
+    layout = struct.Struct("<IQ")
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, tuple)
@@ -618,20 +627,14 @@ class EpollEvent(Kind):
 
 
 @dataclass(frozen=True)
-class StackT(Kind):
+class StackT(StructPtr):
     """stack_t: ``{ss_sp=0xc000010000, ss_flags=0, ss_size=32768}``."""
 
-    out: bool = False
-
-    def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
-        sp, flags, _pad, size = struct.unpack("<QiiQ", mem.read(value, 24))
-        return (sp, flags, size)
+    layout = struct.Struct("<QiiQ")  # ss_sp, ss_flags, padding, ss_size
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, tuple)
-        sp, flags, size = decoded
+        sp, flags, _pad, size = decoded
         return f"{{ss_sp={render_addr(sp)}, ss_flags={fl.SS.render(flags & _M32)}, ss_size={size}}}"
 
 
@@ -645,15 +648,10 @@ def render_rlim(value: int) -> str:
 
 
 @dataclass(frozen=True)
-class Rlimit(Kind):
+class Rlimit(StructPtr):
     """struct rlimit64: ``{rlim_cur=8192*1024, rlim_max=RLIM64_INFINITY}``."""
 
-    out: bool = False
-
-    def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
-        return struct.unpack("<QQ", mem.read(value, 16))
+    layout = struct.Struct("<QQ")
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, tuple)
