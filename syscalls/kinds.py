@@ -21,8 +21,8 @@ import datetime
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
 from enum import Enum
+from typing import ClassVar
 
 from . import errno as _errno
 from . import flags as fl
