@@ -24,6 +24,7 @@ CPUs, fd limit and default signal dispositions.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import difflib
 import io
 import os
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 SIDES = ("native", "emulator")
+_SYS_RT_SIGACTION = 13
 
 
 class NativeRunError(RuntimeError):
@@ -505,19 +507,26 @@ def status_from_log(log: StraceLog) -> int | None:
     return None
 
 
+def _default_signal_actions() -> None:
+    """Every signal back to SIG_DFL, with rt_sigaction itself: glibc refuses to touch 32 and 33."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    default = ctypes.create_string_buffer(32)  # struct kernel_sigaction, all zero: SIG_DFL
+    for number in range(1, 65):
+        if number not in (signal.SIGKILL, signal.SIGSTOP):
+            libc.syscall(_SYS_RT_SIGACTION, number, default, None, 8)
+
+
 def _pin(cpus: int) -> None:
     """In the child: what the emulator shows its guest, where the host's would differ.
 
     The CPUs and the fd limit (Go sizes itself by them), and default signal
     dispositions with nothing blocked: a shell's background job inherits
-    SIGINT and SIGQUIT ignored, and Go then leaves their handlers alone.
+    SIGINT and SIGQUIT ignored, GNU make's children SIGRTMIN and SIGRT_1, and
+    Go reports and keeps what it inherits.
     """
     from syscalls.process import RLIMIT_NOFILE, default_rlimits
 
-    for number in signal.valid_signals():
-        if number not in (signal.SIGKILL, signal.SIGSTOP):
-            with contextlib.suppress(OSError, ValueError):
-                signal.signal(number, signal.SIG_DFL)
+    _default_signal_actions()
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cpus])
