@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: env run test fixtures fixtures-all bench lint fuzz clean
+.PHONY: env run test fixtures fixtures-all bench matrix lint fuzz clean
 
 $(STAMP): pyproject.toml emulator/_native.c
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ run: fixtures
 test: fixtures-all
 	$(BIN)/python -m ruff check emulator syscalls loader tests
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Every pinned toolchain x the default fixtures: native strace against the emulator, and the drift.
+matrix: fixtures-all
+	$(BIN)/python -m emulator matrix -j 2
 
 bench: fixtures
 	$(BIN)/python -m emulator.bench

@@ -28,6 +28,7 @@ typedef int (*mem_read_fn)(void *uc, uint64_t address, void *bytes, uint64_t siz
 typedef size_t (*cs_disasm_fn)(size_t handle, const uint8_t *code, size_t size, uint64_t address,
                                size_t count, void **insn);
 typedef void (*cs_free_fn)(void *insn, size_t count);
+typedef int (*reg_write_fn)(void *uc, int regid, const void *value);
 
 struct block_entry {
     uint64_t address;
@@ -47,6 +48,9 @@ struct work_counter {
     cs_free_fn disasm_free;/* capstone's cs_free */
     size_t capstone;       /* a capstone handle for x86-64, details off */
     uint64_t decoded;      /* blocks decoded (cache misses) */
+    reg_write_fn reg_write;/* uc_reg_write, for RDTSC's result */
+    int32_t rax, rdx;      /* unicorn's ids of RAX and RDX */
+    uint64_t tsc_per_instruction;
     struct block_entry cache[CACHE_SLOTS];
 };
 
@@ -91,6 +95,26 @@ static void on_block(void *uc, uint64_t address, uint32_t size, void *user_data)
     w->blocks++;
 }
 
+/* UC_HOOK_INSN for RDTSC: EDX:EAX = the virtual TSC, a function of the
+ * instruction count. Native because every vDSO clock read executes one. */
+static int on_rdtsc(void *uc, void *user_data)
+{
+    struct work_counter *w = user_data;
+    uint64_t tsc = w->instructions * w->tsc_per_instruction;
+    uint64_t low = tsc & 0xffffffffu, high = tsc >> 32;
+
+    w->reg_write(uc, w->rax, &low);
+    w->reg_write(uc, w->rdx, &high);
+    return 1; /* the instruction is done: skip it */
+}
+
+static PyObject *rdtsc_hook_address(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyLong_FromVoidPtr((void *)on_rdtsc);
+}
+
 static PyObject *block_hook_address(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -108,6 +132,8 @@ static PyObject *cache_slots(PyObject *self, PyObject *unused)
 static PyMethodDef methods[] = {
     {"block_hook_address", block_hook_address, METH_NOARGS,
      "Address of the native UC_HOOK_BLOCK callback (struct work_counter as user data)."},
+    {"rdtsc_hook_address", rdtsc_hook_address, METH_NOARGS,
+     "Address of the native RDTSC instruction hook (struct work_counter as user data)."},
     {"cache_slots", cache_slots, METH_NOARGS, "Entries in the block cache of struct work_counter."},
     {NULL, NULL, 0, NULL},
 };

@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("target", help="path to a static x86-64 Linux ELF, or a fixture name")
     diff.add_argument("--native", metavar="FILE", help="a recorded `strace -f -o FILE` log (or -ff set)")
     diff.add_argument("--json", action="store_true", help="print the report as JSON")
+    diff.add_argument("--html", metavar="FILE", help="also write a side-by-side HTML page to FILE")
     diff.add_argument("--cpus", type=_positive, default=1, help="CPUs for both runs (default 1)")
     diff.add_argument("--keep-logs", metavar="DIR", help="write native.strace and emulator.strace there")
     diff.add_argument(
@@ -128,6 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diff.add_argument("--go", default=None, metavar="VERSION", help="toolchain for a fixture name")
     diff.add_argument("--stripped", action="store_true", help="use the stripped build of a fixture")
+
+    matrix = sub.add_parser(
+        "matrix",
+        help="every Go toolchain against every fixture: native strace vs the emulator, and their drift",
+        usage="python -m emulator matrix [--go V ...] [--fixture NAME ...] [-j N] [--format F] [--output F]",
+    )
+    from emulator.matrix import add_arguments
+
+    add_arguments(matrix)
     return parser
 
 
@@ -145,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ns = build_parser().parse_args(argv)
         ns.args = guest_args
-        return _diff(ns) if ns.command == "diff" else _run(ns)
+        commands = {"diff": _diff, "matrix": _matrix}
+        return commands.get(ns.command, _run)(ns)
     except UsageError as e:
         print(f"emulator: {e}", file=sys.stderr)
         return exitcodes.USAGE
@@ -269,9 +280,21 @@ def _diff(ns: argparse.Namespace) -> int:
     except (ParseError, FileNotFoundError) as e:
         print(f"emulator: {e}", file=sys.stderr)
         return exitcodes.USAGE
-    report = diff.compare_runs(native, emulated, DEFAULT_RULES - set(ns.without))
+    rules = DEFAULT_RULES - set(ns.without)
+    report = diff.compare_runs(native, emulated, rules)
+    if ns.html:
+        Path(ns.html).write_text(diff.render_html(report), encoding="utf-8")
     if ns.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
         sys.stdout.write(diff.render_text(report, color=sys.stdout.isatty()))
     return report.exit_code
+
+
+def _matrix(ns: argparse.Namespace) -> int:
+    """``matrix``: exit 0 when every cell (and golden trace) matches, 1 otherwise."""
+    from emulator import matrix
+
+    if ns.jobs < 1:
+        raise UsageError(f"-j must be at least 1, not {ns.jobs}")
+    return matrix.main(ns)

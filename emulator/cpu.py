@@ -88,7 +88,6 @@ CPUID_LEAVES: dict[tuple[int, int], tuple[int, int, int, int]] = {
 # Leaves whose answer depends on the sub-leaf in ECX.
 _SUBLEAF_LEAVES = {0x4, 0x7, 0xB, 0xD}
 
-_INSN_CB = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p)
 CS_ARCH_X86, CS_MODE_64 = 3, 8  # capstone 5's cs_arch and cs_mode values
 
 
@@ -123,6 +122,10 @@ class WorkCounter(ctypes.Structure):
         ("disasm_free", ctypes.c_void_p),
         ("capstone", ctypes.c_size_t),
         ("decoded", ctypes.c_uint64),
+        ("reg_write", ctypes.c_void_p),
+        ("rax", ctypes.c_int32),
+        ("rdx", ctypes.c_int32),
+        ("tsc_per_instruction", ctypes.c_uint64),
         ("cache", _BlockEntry * _native.cache_slots()),
     ]
 
@@ -157,7 +160,6 @@ class Cpu:
         self._capstone = ctypes.c_size_t()
         if libcapstone.cs_open(CS_ARCH_X86, CS_MODE_64, ctypes.byref(self._capstone)) != 0:
             raise RuntimeError("capstone cannot decode x86-64")
-        self._keep: list[object] = []  # ctypes callbacks must outlive the engine
         self.work = WorkCounter()
         self.work.stop = _address(uclib.uc_emu_stop)
         self.work.mem_read = _address(uclib.uc_mem_read)
@@ -170,17 +172,19 @@ class Cpu:
         self._syscall_ptrs = (ctypes.c_void_p * len(SYSCALL_REGS))(
             *(ctypes.addressof(v) for v in self._syscall_vals)
         )
-        # RDTSC's result registers, written with one ctypes call: every vDSO clock read comes here.
-        self._tsc_ids = (ctypes.c_int * 2)(x86.UC_X86_REG_RAX, x86.UC_X86_REG_RDX)
-        self._tsc_vals = [ctypes.c_uint64(), ctypes.c_uint64()]
-        self._tsc_ptrs = (ctypes.c_void_p * 2)(*(ctypes.addressof(v) for v in self._tsc_vals))
         self.last_fault: MemoryFault | None = None
         self.last_interrupt: int | None = None
         self._add_native_hook(UC_HOOK_BLOCK, _native.block_hook_address(), ctypes.addressof(self.work))
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         self.uc.hook_add(UC_HOOK_INSN, lambda uc, _: on_syscall(), aux1=x86.UC_X86_INS_SYSCALL)
         self.uc.hook_add(UC_HOOK_INSN, self._on_cpuid, aux1=x86.UC_X86_INS_CPUID)
-        self._add_insn_hook(x86.UC_X86_INS_RDTSC, self._on_rdtsc)
+        self.work.reg_write = _address(uclib.uc_reg_write)
+        self.work.rax, self.work.rdx = x86.UC_X86_REG_RAX, x86.UC_X86_REG_RDX
+        self.work.tsc_per_instruction = TSC_PER_INSTRUCTION
+        # RDTSC natively: the Python binding refuses this hook, and every vDSO clock read runs one.
+        self._add_native_hook(
+            UC_HOOK_INSN, _native.rdtsc_hook_address(), ctypes.addressof(self.work), insn=x86.UC_X86_INS_RDTSC
+        )
         self.uc.hook_add(
             UC_HOOK_MEM_READ_UNMAPPED
             | UC_HOOK_MEM_WRITE_UNMAPPED
@@ -193,37 +197,21 @@ class Cpu:
 
     # -- hooks -------------------------------------------------------------
 
-    def _add_native_hook(self, kind: int, callback: int, user_data: int) -> None:
-        handle = uc_hook_h()
+    def _add_native_hook(self, kind: int, callback: int, user_data: int, insn: int | None = None) -> None:
+        """A hook whose callback is C code in _native.c (``insn`` for instruction hooks)."""
+        extra = () if insn is None else (ctypes.c_int(insn),)
         status = uclib.uc_hook_add(
             self.uc._uch,
-            ctypes.byref(handle),
+            ctypes.byref(uc_hook_h()),
             kind,
             ctypes.c_void_p(callback),
             ctypes.c_void_p(user_data),
             ctypes.c_uint64(1),
             ctypes.c_uint64(0),
+            *extra,
         )
         if status != 0:
             raise RuntimeError(f"uc_hook_add failed with unicorn error {status}")
-
-    def _add_insn_hook(self, insn: int, func: Callable[[], int]) -> None:
-        """An instruction hook the Python binding refuses (RDTSC), added directly."""
-        callback = _INSN_CB(lambda _uc, _data: func())
-        self._keep.append(callback)
-        handle = uc_hook_h()
-        status = uclib.uc_hook_add(
-            self.uc._uch,
-            ctypes.byref(handle),
-            UC_HOOK_INSN,
-            callback,
-            None,
-            ctypes.c_uint64(1),
-            ctypes.c_uint64(0),
-            ctypes.c_int(insn),
-        )
-        if status != 0:
-            raise RuntimeError(f"uc_hook_add(RDTSC) failed with unicorn error {status}")
 
     def _on_interrupt(self, uc: Uc, intno: int, _data: object) -> None:
         """A CPU exception (divide error, int3, #UD ...): the guest gets a signal."""
@@ -243,14 +231,6 @@ class Cpu:
             )
         )
         return 1  # skip the real instruction
-
-    def _on_rdtsc(self) -> int:
-        """EDX:EAX = the virtual TSC (uc.reg_write_batch would cost 5x more: ~10 us a call)."""
-        tsc = self.work.instructions * TSC_PER_INSTRUCTION
-        self._tsc_vals[0].value = tsc & 0xFFFF_FFFF
-        self._tsc_vals[1].value = tsc >> 32
-        uclib.uc_reg_write_batch(self.uc._uch, self._tsc_ids, self._tsc_ptrs, 2)  # fixed ids: cannot fail
-        return 1
 
     def _on_bad_access(
         self, uc: Uc, access: int, address: int, size: int, _value: int, _data: object

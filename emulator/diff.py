@@ -55,6 +55,7 @@ __all__ = [
     "load_native",
     "record_emulated",
     "record_native",
+    "render_html",
     "render_text",
     "status_from_log",
 ]
@@ -76,6 +77,7 @@ class Run:
     stderr: bytes | None = None
     status: int | None = None
     log_path: str | None = None
+    stats: object | None = None  # the emulator's Stats (instructions, time) when it ran here
 
 
 @dataclass
@@ -185,6 +187,8 @@ class DiffReport:
     rules: list[str]
     outcome: list[OutcomeCheck] = field(default_factory=list)
     sources: tuple[str | None, str | None] = (None, None)
+    # The normalised logs compared: every call in its place, for the side-by-side page.
+    normal: tuple[NormalLog, NormalLog] | None = field(default=None, repr=False)
 
     @property
     def main(self) -> ThreadDiff:
@@ -453,7 +457,11 @@ def diff_logs(native: StraceLog, emulated: StraceLog, rules: Iterable[str] = DEF
     if "moved" in chosen:
         _pair_moved_across_threads(threads, a, b, renaming)
     return DiffReport(
-        threads, _classes(a, b, threads), sorted(chosen), sources=(native.source, emulated.source)
+        threads,
+        _classes(a, b, threads),
+        sorted(chosen),
+        sources=(native.source, emulated.source),
+        normal=(a, b),
     )
 
 
@@ -588,7 +596,8 @@ def record_emulated(
     if log_path is not None:
         Path(log_path).write_text(text)
     log = parse_strace(text, source=str(log_path) if log_path else _UNKEPT)
-    return Run(log, result.stdout, result.stderr, result.exit_status, str(log_path) if log_path else None)
+    kept = str(log_path) if log_path else None
+    return Run(log, result.stdout, result.stderr, result.exit_status, kept, stats=result.stats)
 
 
 def load_native(path: str | os.PathLike[str]) -> Run:
@@ -691,3 +700,101 @@ def _render_difference(d: Difference, paint) -> list[str]:
 
 def _lines(entry: Entry) -> str:
     return ",".join(str(n) for n in entry.lines[:4]) + ("..." if len(entry.lines) > 4 else "")
+
+
+# --- HTML output ----------------------------------------------------------------------------
+
+_HTML_STYLE = """
+body { font: 13px/1.4 system-ui, sans-serif; margin: 1.5em; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; margin-bottom: 1.5em; }
+th, td { border: 1px solid #ddd; padding: 2px 6px; vertical-align: top; text-align: left; }
+td { font: 12px/1.3 ui-monospace, monospace; white-space: pre-wrap; word-break: break-all; }
+td.n { width: 3.5em; color: #888; text-align: right; }
+tr.missing td.native { background: #fdd; } tr.extra td.emulator { background: #dfd; }
+tr.mismatch td.native, tr.mismatch td.emulator { background: #ffc; }
+tr.moved td { color: #777; } .bad { color: #b00; font-weight: bold; } .ok { color: #070; }
+"""
+
+
+def _html_row(kind: str, native: Entry | None, emulator: Entry | None, note: str = "") -> str:
+    from html import escape
+
+    def cells(entry: Entry | None, side: str) -> str:
+        if entry is None:
+            return f'<td class="n"></td><td class="{side}"></td>'
+        where = escape(",".join(str(n) for n in entry.lines[:4]))
+        return f'<td class="n">{where}</td><td class="{side}">{escape(entry.text())}</td>'
+
+    title = f' title="{escape(note)}"' if note else ""
+    return f'<tr class="{kind}"{title}>{cells(native, "native")}{cells(emulator, "emulator")}</tr>'
+
+
+def render_html(report: DiffReport) -> str:
+    """One self-contained page: each thread's calls side by side, differences highlighted.
+
+    The report says what differs; its normalised logs give the matched calls
+    around the differences, so a reader sees each one in its place.
+    """
+    from html import escape
+
+    if report.normal is None:
+        raise ValueError("the report carries no normalised logs (made by diff_logs or compare_runs?)")
+    native, emulated = report.normal
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8"><title>emulator diff</title>',
+        f"<style>{_HTML_STYLE}</style></head><body>",
+        "<h1>native | emulator</h1>",
+        "<ul>",
+    ]
+    for side, source in zip(SIDES, report.sources, strict=True):
+        out.append(f"<li>{side} log: {escape(str(source or _UNKEPT))}</li>")
+    for check in report.outcome:
+        verdict = "not recorded" if check.same is None else ("same" if check.same else "DIFFERENT")
+        css = "bad" if check.same is False else "ok"
+        shown = escape(f"{_short(check.native)} | {_short(check.emulator)}")
+        out.append(f'<li>{escape(check.what)}: <span class="{css}">{verdict}</span> ({shown})</li>')
+    verdict = "nothing unexplained" if report.exit_code == 0 else f"{report.unexplained} unexplained"
+    out += ["</ul>", f'<p class="{"ok" if report.exit_code == 0 else "bad"}">{escape(verdict)}</p>']
+    for t in report.threads:
+        pids = f"native pid {t.native_pid or '-'}, emulator pid {t.emulator_pid or '-'}"
+        out.append(f"<h2>{escape(t.role)} ({escape(pids)})</h2>")
+        out.append(
+            '<table><tr><th class="n">line</th><th>native</th><th class="n">line</th><th>emulator</th></tr>'
+        )
+        out += _thread_rows(t, native, emulated)
+        out.append("</table>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _thread_rows(t: ThreadDiff, native: NormalLog, emulated: NormalLog) -> list[str]:
+    """Matched calls paired in order, each difference at its place on its side."""
+    left = native.threads.get(t.native, []) if t.native is not None else []
+    right = emulated.threads.get(t.emulator, []) if t.emulator is not None else []
+    if not t.paired:
+        return [_html_row("missing", e, None) for e in left] + [_html_row("extra", None, e) for e in right]
+    differing: dict[int, Difference] = {}
+    for d in t.differences:
+        for entry in (d.native, d.emulator):
+            if entry is not None:
+                differing.setdefault(id(entry), d)
+    rows, i, j = [], 0, 0
+    while i < len(left) or j < len(right):
+        a = left[i] if i < len(left) else None
+        b = right[j] if j < len(right) else None
+        da = differing.get(id(a)) if a is not None else None
+        db = differing.get(id(b)) if b is not None else None
+        if a is not None and da is not None and da.native is a and da.emulator is b and da.kind == "mismatch":
+            rows.append(_html_row("mismatch", a, b, "; ".join(da.details)))
+            i, j = i + 1, j + 1
+        elif a is not None and da is not None:
+            rows.append(_html_row("moved" if da.kind == "moved" else "missing", a, None))
+            i += 1
+        elif b is not None and db is not None:
+            rows.append(_html_row("moved" if db.kind == "moved" else "extra", None, b))
+            j += 1
+        else:
+            rows.append(_html_row("same", a, b))
+            i, j = i + (a is not None), j + (b is not None)
+    return rows

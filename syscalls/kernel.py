@@ -3,7 +3,7 @@
 A handler is a plain function ``handler(k: Kernel, t: Task, *args) -> Outcome``
 registered under its syscall's name with ``@handles``; it lives in the module
 of its area (``memory``, ``threads``, ``futex``, ``signals``, ``files``,
-``poll``, ``time``, ``process``). It reaches the machine only through the small
+``poll``, ``pipes``, ``time``, ``process``). It reaches the machine only through the small
 protocols below, so it never touches unicorn.
 """
 
@@ -101,7 +101,7 @@ HANDLERS: dict[str, Handler] = {}
 
 def load_handlers() -> dict[str, Handler]:
     """Import every area module (each registers its handlers) and return the registry."""
-    from syscalls import files, futex, memory, poll, process, signals, threads, time  # noqa: F401
+    from syscalls import files, futex, memory, pipes, poll, process, signals, threads, time  # noqa: F401
 
     return HANDLERS
 

@@ -1,9 +1,9 @@
 """Polling: epoll instances and eventfds, enough for Go's netpoller.
 
 Go registers every file it opens with its netpoller; regular files answer
-EPERM, as on Linux, and stay blocking. The netpoller's own wake-up eventfd
-and its waits with timeouts work on the virtual clock. Pipes and sockets
-come with the sandboxed filesystem and networking.
+EPERM, as on Linux, and stay blocking. The netpoller's wake-up eventfd (Go
+1.23+) or pipe (Go 1.21, 1.22: syscalls/pipes.py) and its waits with
+timeouts work on the virtual clock. Sockets come with networking.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from syscalls.kernel import Kernel, Task, handles
 from syscalls.outcome import Block, ObjectWait, Sleep
 
 EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD = 1, 2, 3
-EPOLLIN, EPOLLOUT = 0x1, 0x4
+EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP = 0x1, 0x4, 0x8, 0x10
 EPOLL_CLOEXEC = 0o2000000
 EFD_SEMAPHORE, EFD_NONBLOCK, EFD_CLOEXEC = 1, 0o4000, 0o2000000
 _EVENT = struct.Struct("<IQ")  # struct epoll_event is packed on x86-64: 12 bytes
@@ -56,10 +56,7 @@ class EventFd(OpenFile):
         if self.counter + value > _COUNTER_MAX:
             return -errno.EAGAIN
         self.counter += value
-        k.threads.wake_all(self)
-        for other in list(k.fds.files.values()):
-            if isinstance(other, Epoll) and any(k.fds.files.get(fd) is self for fd in other.interest):
-                k.threads.wake_all(other)
+        notify(k, self)
         return 8
 
 
@@ -67,13 +64,28 @@ class EventFd(OpenFile):
 class Epoll(OpenFile):
     interest: dict[int, tuple[int, int]] = field(default_factory=dict)  # fd -> (events, data)
 
+    def ready(self) -> int:
+        return 0  # nested epoll is accepted but never reports itself ready
+
+
+def notify(k: Kernel, key: object) -> None:
+    """``key`` changed: wake the threads blocked on it and on every epoll watching a file of it."""
+    k.threads.wake_all(key)
+    for ep in list(k.fds.files.values()):
+        if isinstance(ep, Epoll) and any(
+            (f := k.fds.files.get(fd)) is not None and f.wait_key() is key for fd in ep.interest
+        ):
+            k.threads.wake_all(ep)
+
 
 def _ready_events(k: Kernel, ep: Epoll, maxevents: int) -> list[tuple[int, int]]:
     found = []
     for fd, (mask, data) in ep.interest.items():
         f = k.fds.files.get(fd)
-        if isinstance(f, EventFd) and f.ready() & mask:
-            found.append((f.ready() & mask, data))
+        ready = f.ready() if f is not None else None
+        events = (ready or 0) & (mask | EPOLLERR | EPOLLHUP)  # errors and hang-ups are always reported
+        if events:
+            found.append((events, data))
             if len(found) == maxevents:
                 break
     return found
@@ -118,7 +130,7 @@ def epoll_ctl(k: Kernel, t: Task, epfd: int, op: int, fd: int, event: int) -> in
     ep, target = k.fds.get(epfd), k.fds.get(fd)
     if not isinstance(ep, Epoll) or target is ep:
         return -errno.EINVAL
-    if not isinstance(target, EventFd | Epoll):
+    if target.ready() is None:
         return -errno.EPERM  # regular files and our standard streams do not support polling
     if op == EPOLL_CTL_DEL:
         return 0 if ep.interest.pop(fd, None) is not None else -errno.ENOENT

@@ -71,6 +71,11 @@ def mov_r10(value: int) -> bytes:
     return b"\x49\xba" + struct.pack("<Q", value)
 
 
+def mov_edi_from(addr: int) -> bytes:
+    """mov edi, dword ptr [addr]: a 32-bit value from memory as the first argument."""
+    return b"\x8b\x3c\x25" + struct.pack("<I", addr)
+
+
 SYSCALL = b"\x0f\x05"
 MOV_EDI_EAX = b"\x89\xc7"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import io
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,57 @@ def test_cli_diff_errors(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
     monkeypatch.setattr(diff.shutil, "which", lambda _name: None)
     assert cli.main(["diff", "hello"]) == 69
     assert "strace is not installed" in capsys.readouterr().err
+
+
+class _Cells(HTMLParser):
+    """The text of each td, by its class, and every start tag seen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.rows: list[str] = []
+        self.cells: dict[str, list[str]] = {}
+        self._in: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        css = dict(attrs).get("class") or ""
+        if tag == "tr":
+            self.rows.append(css)
+        if tag == "td" and css in ("native", "emulator"):
+            self._in = css
+            self.cells.setdefault(css, []).append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td":
+            self._in = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in is not None:
+            self.cells[self._in][-1] += data
+
+
+def test_html_page_shows_both_sides_escaped_with_the_mismatch_marked(tmp_path: Path) -> None:
+    text = _emulator_log_text("hello")
+    changed = text.replace('"Hello, World!\\n", 14', '"<b>&Hello</b>\\n", 14')
+    assert changed != text
+    report = diff_logs(parse_strace(text), parse_strace(changed))
+    page = diff.render_html(report)
+    parser = _Cells()
+    parser.feed(page)
+    parser.close()
+    assert "b" not in parser.tags and "script" not in parser.tags  # the guest's text stayed text
+    assert 'write(1, "Hello, World!\\n", 14) = 14' in parser.cells["native"]
+    assert 'write(1, "<b>&Hello</b>\\n", 14) = 14' in parser.cells["emulator"]
+    assert parser.rows.count("mismatch") == 1 and parser.rows.count("same") > 100
+    assert sum(role == "h2" for role in parser.tags) == len(report.threads)
+
+
+@needs_strace
+def test_diff_html_flag_writes_the_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    page = tmp_path / "diff.html"
+    assert cli.main(["diff", "hello", "--html", str(page)]) == 0
+    capsys.readouterr()
+    parser = _Cells()
+    parser.feed(page.read_text(encoding="utf-8"))
+    assert parser.cells["native"] and parser.cells["emulator"]

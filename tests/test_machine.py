@@ -196,3 +196,50 @@ def test_futex_wait_bitset_takes_an_absolute_deadline(tmp_path: Path) -> None:
     assert result.exit_status == 150
     futex = next(e for e in result.syscalls if e.name == "futex")
     assert futex.result == -ETIMEDOUT
+
+
+def test_pipe_carries_bytes_then_end_of_file_then_epipe(tmp_path: Path) -> None:
+    """pipe2, write, read, close the writer, read 0 (EOF), close the reader, write fails with EPIPE."""
+    fds, buf, msg = DATA, DATA + 16, DATA + 64
+    edi_read_end, edi_write_end = guest.mov_edi_from(fds), guest.mov_edi_from(fds + 4)
+    code = (
+        syscall(293, fds, 0)  # pipe2(fds, 0)
+        + edi_write_end
+        + guest.mov_rsi(msg)
+        + guest.mov_edx(5)
+        + guest.mov_eax(1)
+        + SYSCALL  # write "hello"
+        + edi_read_end
+        + guest.mov_rsi(buf)
+        + guest.mov_edx(64)
+        + guest.mov_eax(0)
+        + SYSCALL  # read
+        + edi_write_end
+        + guest.mov_eax(3)
+        + SYSCALL  # close the write end
+        + edi_read_end
+        + guest.mov_rsi(buf)
+        + guest.mov_edx(64)
+        + guest.mov_eax(0)
+        + SYSCALL  # read: EOF
+        + edi_read_end
+        + guest.mov_eax(3)
+        + SYSCALL  # close the read end
+        + syscall(293, fds, 0)
+        + edi_read_end
+        + guest.mov_eax(3)
+        + SYSCALL
+        + edi_write_end
+        + guest.mov_rsi(msg)
+        + guest.mov_edx(5)
+        + guest.mov_eax(1)
+        + SYSCALL  # no reader
+        + exit_with_rax()
+    )
+    result = api.run(program(tmp_path, code, bytes(64) + b"hello"))
+    lines = result.strace()
+    assert lines[0] == "pipe2([3, 4], 0) = 0"
+    assert lines[1] == 'write(4, "hello", 5) = 5'
+    assert lines[2] == 'read(3, "hello", 64) = 5'
+    assert lines[4] == 'read(3, "", 64) = 0'
+    assert result.exit_status == status_of(32)  # EPIPE

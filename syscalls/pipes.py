@@ -1,0 +1,106 @@
+"""Pipes: a bounded buffer shared by a read end and a write end.
+
+Go 1.21 and 1.22 wake their netpoller through a pipe (1.23+ use an eventfd),
+so opening any file needs one. Reads block while the pipe is empty and a
+writer remains, and return 0 at end of file; writes block while it is full
+and fail with EPIPE once every reader is gone (SIGPIPE is not delivered yet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from syscalls import errno
+from syscalls.abi import write_i32
+from syscalls.files import O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY, OpenFile
+from syscalls.kernel import Kernel, Task, handles
+from syscalls.outcome import Block, ObjectWait, Outcome
+from syscalls.poll import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, notify
+
+PIPE_CAPACITY = 65536  # Linux's default pipe size
+O_DIRECT = 0o40000
+
+
+@dataclass(eq=False)
+class PipeBuffer:
+    """The pipe itself: bytes in flight and how many ends are still open."""
+
+    data: bytearray = field(default_factory=bytearray)
+    readers: int = 1
+    writers: int = 1
+
+
+@dataclass(eq=False)
+class PipeEnd(OpenFile):
+    buffer: PipeBuffer = field(default_factory=PipeBuffer)
+
+    @property
+    def writing(self) -> bool:
+        return self.flags & 3 == O_WRONLY
+
+    def read(self, k: Kernel, buf: int, count: int) -> Outcome:
+        if self.writing:
+            return -errno.EBADF
+        pipe = self.buffer
+        if not pipe.data:
+            if not pipe.writers:
+                return 0
+            if self.flags & O_NONBLOCK:
+                return -errno.EAGAIN
+            return Block(ObjectWait(pipe, "pipe (empty)"), restart=True)
+        chunk = bytes(pipe.data[:count])
+        k.mem.write(buf, chunk)
+        del pipe.data[: len(chunk)]
+        notify(k, pipe)
+        return len(chunk)
+
+    def write(self, k: Kernel, buf: int, count: int) -> Outcome:
+        if not self.writing:
+            return -errno.EBADF
+        pipe = self.buffer
+        if not pipe.readers:
+            return -errno.EPIPE
+        room = PIPE_CAPACITY - len(pipe.data)
+        if count and not room:
+            if self.flags & O_NONBLOCK:
+                return -errno.EAGAIN
+            return Block(ObjectWait(pipe, "pipe (full)"), restart=True)
+        chunk = k.mem.read(buf, min(count, room))
+        pipe.data += chunk
+        notify(k, pipe)
+        return len(chunk)
+
+    def ready(self) -> int:
+        pipe = self.buffer
+        if self.writing:
+            return (EPOLLOUT if len(pipe.data) < PIPE_CAPACITY else 0) | (0 if pipe.readers else EPOLLERR)
+        return (EPOLLIN if pipe.data else 0) | (0 if pipe.writers else EPOLLHUP)
+
+    def wait_key(self) -> object:
+        return self.buffer
+
+    def released(self, k: Kernel) -> None:
+        if self.writing:
+            self.buffer.writers -= 1
+        else:
+            self.buffer.readers -= 1
+        notify(k, self.buffer)
+
+
+@handles
+def pipe2(k: Kernel, t: Task, pipefd: int, flags: int) -> int:
+    if flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT):
+        return -errno.EINVAL
+    pipe = PipeBuffer()
+    nonblock = flags & O_NONBLOCK
+    cloexec = bool(flags & O_CLOEXEC)
+    read_fd = k.fds.install(PipeEnd("pipe:[read]", flags=O_RDONLY | nonblock, buffer=pipe), cloexec=cloexec)
+    write_fd = k.fds.install(PipeEnd("pipe:[write]", flags=O_WRONLY | nonblock, buffer=pipe), cloexec=cloexec)
+    write_i32(k.mem, pipefd, read_fd)
+    write_i32(k.mem, pipefd + 4, write_fd)
+    return 0
+
+
+@handles
+def pipe(k: Kernel, t: Task, pipefd: int) -> int:
+    return pipe2(k, t, pipefd, 0)
