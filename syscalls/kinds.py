@@ -193,6 +193,7 @@ class Kind:
     """
 
     out: bool = False
+    pointer: ClassVar[bool] = False  # the value points at what is shown; NULL shows as NULL
 
     def bind(self, names: Mapping[str, int]) -> Kind:
         """Resolve argument names this kind refers to into register indexes."""
@@ -206,6 +207,8 @@ class Kind:
         """Plain data for ``render``; never raises."""
         if self.is_out(call) and is_error(call.ret):
             return Addr(value)
+        if self.pointer and not value:
+            return Addr(0)
         try:
             return self.fetch(value & _M64, call, mem)
         except (BadAddress, struct.error):
@@ -357,9 +360,9 @@ class Custom(Kind):
 class Path(Kind):
     """A NUL-terminated path, shown in full up to PATH_MAX (strace's printpath)."""
 
+    pointer = True
+
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         data = mem.read_cstring(value, PATH_MAX)
         if len(data) >= PATH_MAX:
             return Str(data[: PATH_MAX - 1], True)
@@ -378,12 +381,12 @@ class CStr(Kind):
     that fills it without a NUL gets ``...``, as in strace's printstr_ex.
     """
 
+    pointer = True
+
     out: bool = False
     size: int | None = None
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         if self.size is None:
             return read_str(mem, value)
         data = mem.read_cstring(value, min(self.size, MAX_STRLEN))
@@ -403,6 +406,8 @@ class Buf(Kind):
     ``hexall`` is strace's forced-hex quoting (getrandom).
     """
 
+    pointer = True
+
     length: str | int | None = None
     out: bool = False
     hexall: bool = False
@@ -411,8 +416,6 @@ class Buf(Kind):
         return self if self.length is None else replace(self, length=_ref(self.length, names))
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         size = signed64(call.ret or 0) if self.length is None else _arg(call, self.length)
         return read_buf(mem, value, size)
 
@@ -425,11 +428,11 @@ class Buf(Kind):
 class PathOut(Kind):
     """A path the kernel writes (getcwd): shown in full, length from the result."""
 
+    pointer = True
+
     out: bool = True
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         size = max(signed64(call.ret or 0) - 1, 0)
         data = mem.read(value, min(size, PATH_MAX - 1)) if size else b""
         return Str(data.split(b"\0", 1)[0])
@@ -443,9 +446,9 @@ class PathOut(Kind):
 class StrArray(Kind):
     """A NULL-terminated array of strings (execve's argv): ``["a", "b"]``."""
 
+    pointer = True
+
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         items: list[object] = []
         for i in range(MAX_ARRAY + 1):
             ptr = int.from_bytes(mem.read(value + 8 * i, 8), "little")
@@ -477,9 +480,9 @@ def _show_str(x: object) -> str:
 class EnvArray(Kind):
     """execve's envp as strace abbreviates it: ``0x7ffd... /* 38 vars */``."""
 
+    pointer = True
+
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         count = 0
         while int.from_bytes(mem.read(value + 8 * count, 8), "little") and count < 1 << 16:
             count += 1
@@ -498,12 +501,12 @@ class EnvArray(Kind):
 class Timespec(Kind):
     """struct timespec: ``{tv_sec=0, tv_nsec=20000}``; ``usec`` for timeval."""
 
+    pointer = True
+
     out: bool = False
     usec: bool = False
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         return struct.unpack("<qq", mem.read(value, 16))
 
     def show(self, decoded: object) -> str:
@@ -525,11 +528,11 @@ def _utc(sec: int) -> str:
 class TimeOut(Kind):
     """time(2)'s ``tloc``: ``[1795728850 /* 2026-11-26T21:34:10+0000 */]``."""
 
+    pointer = True
+
     out: bool = True
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         return struct.unpack("<q", mem.read(value, 8))[0]
 
     def show(self, decoded: object) -> str:
@@ -555,15 +558,16 @@ class TimeRet(Kind):
 class Sigset(Kind):
     """A kernel sigset_t of ``length`` bytes (must be 8): ``[INT TERM]``, ``~[]``."""
 
+    pointer = True
+
     length: str | int | None = None
     out: bool = False
+    pointer: ClassVar[bool] = False  # the value points at what is shown; NULL shows as NULL
 
     def bind(self, names: Mapping[str, int]) -> Kind:
         return self if self.length is None else replace(self, length=_ref(self.length, names))
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         size = NSIG_BYTES if self.length is None else _arg(call, self.length)
         if size != NSIG_BYTES:
             return Addr(value)
@@ -582,11 +586,11 @@ def _show_handler(handler: int) -> str:
 class Sigaction(Kind):
     """struct sigaction: handler, mask, flags, and the restorer if SA_RESTORER."""
 
+    pointer = True
+
     out: bool = False
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         handler, flags, restorer, mask = struct.unpack("<QQQQ", mem.read(value, 32))
         return SigAction(handler, flags, restorer, mask)
 
@@ -605,12 +609,12 @@ class Sigaction(Kind):
 class StructPtr(Kind):
     """A pointer to a fixed-layout struct: NULL shows as NULL, else the unpacked fields."""
 
+    pointer = True
+
     layout: ClassVar[struct.Struct]
     out: bool = False
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         return self.layout.unpack(mem.read(value, self.layout.size))
 
 
@@ -663,11 +667,11 @@ class Rlimit(StructPtr):
 class CpuSet(Kind):
     """sched_getaffinity's mask, as many bytes as the result says: ``[0 1]``."""
 
+    pointer = True
+
     out: bool = True
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         size = min(max(signed64(call.ret or 0), 0), 8192)
         bits = int.from_bytes(mem.read(value, size), "little") if size else 0
         return tuple(i for i in range(size * 8) if bits >> i & 1)
@@ -681,11 +685,11 @@ class CpuSet(Kind):
 class Utsname(Kind):
     """struct utsname, abbreviated as strace does: sysname, nodename, ..."""
 
+    pointer = True
+
     out: bool = True
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         raw = mem.read(value, 65 * 2)
         return tuple(raw[i * 65 : (i + 1) * 65].split(b"\0", 1)[0] for i in range(2))
 
@@ -706,11 +710,11 @@ def render_dev(dev: int) -> str:
 class StatBuf(Kind):
     """struct stat (x86-64 layout), abbreviated: mode, then size or rdev."""
 
+    pointer = True
+
     out: bool = True
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         raw = mem.read(value, 144)
         (mode,) = struct.unpack_from("<I", raw, 24)
         (rdev, size) = struct.unpack_from("<Qq", raw, 40)
@@ -734,15 +738,16 @@ class Iovec(Kind):
     readv (``out``) the bytes shown are limited to the total the call returned.
     """
 
+    pointer = True
+
     count: str | int = 0
     out: bool = False
+    pointer: ClassVar[bool] = False  # the value points at what is shown; NULL shows as NULL
 
     def bind(self, names: Mapping[str, int]) -> Kind:
         return replace(self, count=_ref(self.count, names))
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         count = _arg(call, self.count)
         budget = signed64(call.ret or 0) if self.out else -1
         items: list[object] = []
@@ -777,6 +782,8 @@ class Iovec(Kind):
 class Mincore(Kind):
     """mincore's vector, one byte per page of ``length``: ``[1, 0, ...]``."""
 
+    pointer = True
+
     length: str | int = 1
     out: bool = True
 
@@ -784,8 +791,6 @@ class Mincore(Kind):
         return replace(self, length=_ref(self.length, names))
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         pages = (_arg(call, self.length) + 4095) // 4096
         data = mem.read(value, min(pages, MAX_ARRAY))
         return Str(data, pages > MAX_ARRAY)
@@ -803,14 +808,14 @@ class IntOut(Kind):
     ``size`` is 4 (int) or 8 (long); ``count`` > 1 for arrays such as pipe's.
     """
 
+    pointer = True
+
     size: int = 4
     count: int = 1
     hex: bool = False
     out: bool = True
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        if not value:
-            return Addr(0)
         fmt = "<" + ("i" if self.size == 4 else ("Q" if self.hex else "q")) * self.count
         return struct.unpack(fmt, mem.read(value, self.size * self.count))
 
