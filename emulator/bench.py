@@ -30,7 +30,7 @@ DEFAULT_FIXTURES = ("hello", "cpu", "goroutines")
 RUNNERS = ("native", "qemu", "ours")
 QEMU = "qemu-x86_64"
 # Fixtures whose correct behaviour is a non-zero exit (panic exits 2 by design).
-EXPECTED_EXIT = {"panic": 2}
+EXPECTED_EXIT = {"panic": 2, "nilderef": 2}
 
 # Our CLI prints this to stderr with --stats; it excludes Python start-up and loading.
 _EMU_LINE = re.compile(r"^emulation:\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*s\s*$", re.M)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ from unicorn.unicorn_py3.unicorn import uc_hook_h, uclib
 
 from emulator import _native
 from emulator.clock import TSC_PER_INSTRUCTION
+from syscalls.sigframe import FXSAVE_SIZE, SIGCONTEXT_REGS, SignalFrame, UserContext
 
 # Registers carrying a syscall's number and arguments, in ABI order.
 SYSCALL_REGS = (
@@ -67,6 +69,17 @@ GENERAL_REGS = {
     "rflags": x86.UC_X86_REG_RFLAGS,
     "fs_base": x86.UC_X86_REG_FS_BASE,
 }
+
+_SIGCONTEXT_UC_REGS = tuple(
+    x86.UC_X86_REG_RFLAGS if name == "eflags" else getattr(x86, f"UC_X86_REG_{name.upper()}")
+    for name in SIGCONTEXT_REGS
+)
+_XMM_REGS = tuple(getattr(x86, f"UC_X86_REG_XMM{i}") for i in range(16))
+_ST_REGS = tuple(getattr(x86, f"UC_X86_REG_FP{i}") for i in range(8))
+_FXSAVE_HEAD = struct.Struct("<HHBxHQQII")  # fcw fsw ftw(abridged) fop fip fdp mxcsr mxcsr_mask
+_ST_SLOT = struct.Struct("<QH6x")
+MXCSR_DEFAULT, FPCW_DEFAULT, MXCSR_MASK = 0x1F80, 0x37F, 0xFFFF
+_EFLAGS_CLEARED_FOR_HANDLER = (1 << 8) | (1 << 10) | (1 << 16)  # TF, DF, RF
 
 # The fixed CPU the guest sees: unicorn's default x86-64 model as it answers
 # natively, minus RDRAND (nondeterministic) and the hypervisor bit. No AVX, so
@@ -281,3 +294,74 @@ class Cpu:
     def registers(self) -> dict[str, int]:
         values = self.uc.reg_read_batch(tuple(GENERAL_REGS.values()))
         return dict(zip(GENERAL_REGS, values, strict=True))
+
+    # -- signal frames ---------------------------------------------------------
+
+    def user_context(self, rip: int) -> UserContext:
+        """The registers a signal frame saves, interrupted at ``rip``."""
+        values = self.uc.reg_read_batch(_SIGCONTEXT_UC_REGS)
+        regs = dict(zip(SIGCONTEXT_REGS, values, strict=True))
+        regs["rip"] = rip
+        return UserContext(regs, self.fxsave())
+
+    def fxsave(self) -> bytes:
+        """The 512-byte FXSAVE image of the x87/SSE state."""
+        uc = self.uc
+        tags = uc.reg_read(x86.UC_X86_REG_FPTAG)
+        abridged = sum(1 << i for i in range(8) if (tags >> (2 * i)) & 3 != 3)
+        head = _FXSAVE_HEAD.pack(
+            uc.reg_read(x86.UC_X86_REG_FPCW),
+            uc.reg_read(x86.UC_X86_REG_FPSW),
+            abridged,
+            uc.reg_read(x86.UC_X86_REG_FOP) & 0x7FF,
+            uc.reg_read(x86.UC_X86_REG_FIP),
+            uc.reg_read(x86.UC_X86_REG_FDP),
+            uc.reg_read(x86.UC_X86_REG_MXCSR),
+            MXCSR_MASK,
+        )
+        st = b"".join(_ST_SLOT.pack(*uc.reg_read(r)) for r in _ST_REGS)
+        xmm = b"".join(v.to_bytes(16, "little") for v in uc.reg_read_batch(_XMM_REGS))
+        return (head + st + xmm).ljust(FXSAVE_SIZE, b"\0")
+
+    def fxrstor(self, image: bytes) -> None:
+        """Load an FXSAVE image back (status word before the stack registers it numbers)."""
+        uc = self.uc
+        fcw, fsw, abridged, _fop, _fip, _fdp, mxcsr, _mask = _FXSAVE_HEAD.unpack_from(image)
+        uc.reg_write(x86.UC_X86_REG_FPCW, fcw)
+        uc.reg_write(x86.UC_X86_REG_FPSW, fsw)
+        uc.reg_write(x86.UC_X86_REG_FPTAG, sum(0 if abridged >> i & 1 else 3 << (2 * i) for i in range(8)))
+        uc.reg_write(x86.UC_X86_REG_MXCSR, mxcsr & MXCSR_MASK)
+        for i, reg in enumerate(_ST_REGS):
+            uc.reg_write(reg, _ST_SLOT.unpack_from(image, 32 + 16 * i))
+        for i, reg in enumerate(_XMM_REGS):
+            uc.reg_write(reg, int.from_bytes(image[160 + 16 * i : 176 + 16 * i], "little"))
+
+    def restore_context(self, context: UserContext) -> None:
+        """rt_sigreturn: every saved register back, FS base untouched."""
+        regs = context.regs
+        self.uc.reg_write_batch(
+            [(reg, regs[name]) for name, reg in zip(SIGCONTEXT_REGS, _SIGCONTEXT_UC_REGS, strict=True)]
+        )
+        if context.fxsave:
+            self.fxrstor(context.fxsave)
+
+    def enter_handler(self, handler: int, signo: int, frame: SignalFrame) -> None:
+        """The registers Linux sets for a handler: arguments, stack, clean FP state, no TF/DF."""
+        flags = self.uc.reg_read(x86.UC_X86_REG_RFLAGS) & ~_EFLAGS_CLEARED_FOR_HANDLER
+        self.uc.reg_write_batch(
+            [
+                (x86.UC_X86_REG_RIP, handler),
+                (x86.UC_X86_REG_RDI, signo),
+                (x86.UC_X86_REG_RSI, frame.siginfo),
+                (x86.UC_X86_REG_RDX, frame.ucontext),
+                (x86.UC_X86_REG_RAX, 0),
+                (x86.UC_X86_REG_RSP, frame.address),
+                (x86.UC_X86_REG_RFLAGS, flags),
+                (x86.UC_X86_REG_MXCSR, MXCSR_DEFAULT),
+                (x86.UC_X86_REG_FPCW, FPCW_DEFAULT),
+                (x86.UC_X86_REG_FPSW, 0),
+                (x86.UC_X86_REG_FPTAG, 0xFFFF),
+            ]
+        )
+        for reg in _XMM_REGS:
+            self.uc.reg_write(reg, 0)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from syscalls.sigframe import SignalInfo
+
 
 @dataclass(frozen=True)
 class SyscallEvent:
@@ -33,6 +35,15 @@ class ThreadEvent:
 
 
 @dataclass(frozen=True)
+class SignalEvent:
+    """A signal delivered to a guest handler (strace's ``--- SIGSEGV {...} ---`` line)."""
+
+    instructions: int
+    tid: int
+    info: SignalInfo
+
+
+@dataclass(frozen=True)
 class ExitEvent:
     instructions: int
     status: int
@@ -40,4 +51,4 @@ class ExitEvent:
     signal: int | None
 
 
-Event = SyscallEvent | ThreadEvent | ExitEvent
+Event = SyscallEvent | ThreadEvent | SignalEvent | ExitEvent

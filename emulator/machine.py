@@ -15,13 +15,22 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from unicorn import UcError
+from unicorn import (
+    UC_ERR_FETCH_PROT,
+    UC_ERR_FETCH_UNMAPPED,
+    UC_ERR_INSN_INVALID,
+    UC_ERR_READ_PROT,
+    UC_ERR_READ_UNMAPPED,
+    UC_ERR_WRITE_PROT,
+    UC_ERR_WRITE_UNMAPPED,
+    UcError,
+)
 from unicorn import x86_const as x86
 
 from emulator import exitcodes, vdso
 from emulator.clock import VirtualClock
 from emulator.cpu import CPUID_LEAVES, Cpu
-from emulator.events import Event, ExitEvent, SyscallEvent, ThreadEvent
+from emulator.events import Event, ExitEvent, SignalEvent, SyscallEvent, ThreadEvent
 from emulator.futex import FutexTable
 from emulator.memory import MMAP_BASE, PAGE, PROT_EXEC, PROT_READ, AddressSpace, page_down, page_up
 from emulator.reports import FaultReport, describe_deadlock, describe_fault, describe_location
@@ -29,9 +38,25 @@ from emulator.scheduler import QUANTUM, Deadlock, Scheduler
 from emulator.threads import Thread, ThreadState
 from loader import Image, build_initial_stack
 from syscalls.abi import BadAddress, write_u32
+from syscalls.flags import render_signal
 from syscalls.kernel import Kernel, KernelConfig
 from syscalls.kinds import Call
-from syscalls.outcome import Block, ExitGroup, ExitThread, FutexWait, ObjectWait, Yield
+from syscalls.outcome import Block, ExitGroup, ExitThread, FutexWait, ObjectWait, RestoreContext, Yield
+from syscalls.sigframe import (
+    FPE_INTDIV,
+    ILL_ILLOPN,
+    SA_NODEFER,
+    SA_RESETHAND,
+    SA_RESTORER,
+    SEGV_ACCERR,
+    SEGV_MAPERR,
+    SIG_DFL,
+    SIG_IGN,
+    SignalInfo,
+    Trap,
+    UserContext,
+    build_frame,
+)
 from syscalls.table import decode_args, decode_ret, lookup
 
 STACK_TOP = 0x7FFF_FFFF_F000
@@ -56,6 +81,21 @@ _VECTOR_SIGNALS = {
     16: SIGFPE,
     17: SIGBUS,
     19: SIGFPE,
+}
+SI_KERNEL = 0x80
+RT_SIGRETURN = 15
+# Signals whose default action is to do nothing (the stop signals too: the emulator cannot stop).
+_IGNORED_BY_DEFAULT = {17, 18, 19, 20, 21, 22, 23, 28}  # CHLD CONT STOP TSTP TTIN TTOU URG WINCH
+# Page-fault error code bits (the sigcontext's ``err``), as the CPU pushes them.
+PF_PROT, PF_WRITE, PF_USER, PF_INSTR = 1, 2, 4, 16
+PAGE_FAULT_VECTOR, INVALID_OPCODE_VECTOR = 14, 6
+_MEMORY_ERRORS = {
+    UC_ERR_READ_UNMAPPED,
+    UC_ERR_WRITE_UNMAPPED,
+    UC_ERR_FETCH_UNMAPPED,
+    UC_ERR_READ_PROT,
+    UC_ERR_WRITE_PROT,
+    UC_ERR_FETCH_PROT,
 }
 
 
@@ -166,6 +206,8 @@ class Machine:
         self._exit_group: int | None = None
         self._last_status = 0
         self._stop_cpu = False
+        self._signal_self = False  # the last syscall made a signal of the caller's deliverable
+        self._restore: UserContext | None = None  # set by rt_sigreturn, applied once the CPU stops
         self.current = self._load()
 
     # -- loading -----------------------------------------------------------
@@ -260,6 +302,9 @@ class Machine:
     def _run(self) -> Outcome:
         thread = self.current
         while True:
+            ended = self._deliver_pending(thread)
+            if ended is not None:
+                return ended
             budget = QUANTUM
             deadline = self.scheduler.next_deadline()
             if deadline is not None:
@@ -270,14 +315,28 @@ class Machine:
                     return self._budget_reached(thread)
                 budget = min(budget, left)
             self._stop_cpu = False
+            self._signal_self = False
             try:
                 expired = self.cpu.run(thread.rip, budget)
             except UcError as e:
+                if self._deliver_fault(thread, *self._fault_signal(e)):
+                    continue
                 return self._fault(thread, e)
             except Exception as e:  # raised inside one of our hooks: a bug of ours, not the guest's
                 return self._internal_error(thread, e)
             if self.cpu.last_interrupt is not None:
+                if self._deliver_fault(thread, *self._exception_signal(self.cpu.last_interrupt)):
+                    continue
                 return self._exception(thread, self.cpu.last_interrupt)
+            if self._restore is not None:
+                self.cpu.restore_context(self._restore)
+                self._restore = None
+                if not expired:  # back from a handler: the rest of the slice is still the thread's
+                    thread.rip = self.cpu.rip()
+                    continue
+            if self._signal_self and not expired:  # delivered at the top, before anyone else runs
+                thread.rip = self.cpu.rip()
+                continue
             if self._exit_group is not None:
                 return Outcome(self._exit_group, "exit")
             if thread.state is not ThreadState.EXITED:
@@ -340,6 +399,9 @@ class Machine:
         if type(outcome) is int:
             self.cpu.set_result(outcome)
             self._record(thread.tid, nr, args, decoded, outcome)
+            if self.kernel.signals.has_deliverable(thread.tid, thread.sigmask):
+                self._signal_self = True  # a signal to ourselves: delivered on the way back to user code
+                self.cpu.stop()
             return
         self._stop_cpu = True
         self.cpu.stop()
@@ -354,6 +416,9 @@ class Machine:
         elif isinstance(outcome, ExitGroup):
             self._record(thread.tid, nr, args, decoded, None)
             self._exit_group = outcome.status
+        elif isinstance(outcome, RestoreContext):
+            self._record(thread.tid, nr, args, decoded, outcome.context.regs["rax"])
+            self._restore = outcome.context
 
     def _block(
         self, thread: Thread, nr: int, args: list[int], decoded: tuple[object, ...] | None, block: Block
@@ -385,6 +450,7 @@ class Machine:
             except BadAddress:
                 pass
         self.scheduler.remove(thread)
+        self.kernel.signals.pending.pop(thread.tid, None)
         self._emit(ThreadEvent(self.cpu.instructions, thread.tid, "exit", parent=None))
 
     @property
@@ -392,7 +458,8 @@ class Machine:
         return self.config.record_syscalls
 
     def _decode_entry(self, nr: int, args: list[int]) -> tuple[object, ...] | None:
-        return tuple(decode_args(lookup(nr), Call(tuple(args)), self.mem, out=False))
+        sp = self.stack_pointer() if nr == RT_SIGRETURN else None  # its argument is the frame
+        return tuple(decode_args(lookup(nr), Call(tuple(args), sp=sp), self.mem, out=False))
 
     def _record(
         self, tid: int, nr: int, args: list[int], decoded: tuple[object, ...] | None, result: int | None
@@ -461,11 +528,86 @@ class Machine:
     def exists(self, tid: int) -> bool:
         return tid in self.scheduler.threads
 
+    def stack_pointer(self) -> int:
+        return self.cpu.uc.reg_read(x86.UC_X86_REG_RSP)
+
     def set_fs_base(self, value: int) -> None:
         self.cpu.uc.reg_write(x86.UC_X86_REG_FS_BASE, value)
 
     def fs_base(self) -> int:
         return self.cpu.uc.reg_read(x86.UC_X86_REG_FS_BASE)
+
+    # -- signals -------------------------------------------------------------
+
+    def _fault_signal(self, error: UcError) -> tuple[SignalInfo, Trap]:
+        """The siginfo and trap details Linux reports for a fault unicorn raised."""
+        rip = self.cpu.rip()
+        if error.errno == UC_ERR_INSN_INVALID:
+            return SignalInfo(SIGILL, ILL_ILLOPN, addr=rip), Trap(INVALID_OPCODE_VECTOR)
+        access = self.cpu.last_fault
+        if error.errno not in _MEMORY_ERRORS or access is None:
+            return SignalInfo(SIGSEGV, SI_KERNEL, addr=0), Trap(13)
+        err = PF_USER | (0 if access.unmapped else PF_PROT)
+        err |= PF_WRITE if access.access == "write" else PF_INSTR if access.access == "fetch" else 0
+        code = SEGV_MAPERR if access.unmapped else SEGV_ACCERR
+        return SignalInfo(SIGSEGV, code, addr=access.address), Trap(PAGE_FAULT_VECTOR, err, access.address)
+
+    def _exception_signal(self, vector: int) -> tuple[SignalInfo, Trap]:
+        signal = _VECTOR_SIGNALS.get(vector, SIGSEGV)
+        if vector == 0:
+            return SignalInfo(signal, FPE_INTDIV, addr=self.cpu.rip()), Trap(vector)
+        return SignalInfo(signal, SI_KERNEL, addr=0), Trap(vector)
+
+    def _deliver_pending(self, thread: Thread) -> Outcome | None:
+        """A sent signal, as ``thread`` goes back to user code: its handler runs, it is ignored,
+        or its default action ends the process (the Outcome)."""
+        info = self.kernel.signals.deliverable(thread.tid, thread.sigmask)
+        if info is None:
+            return None
+        handler = self.kernel.signals.action(info.signo)[0]
+        if handler == SIG_IGN or (handler == SIG_DFL and info.signo in _IGNORED_BY_DEFAULT):
+            return None
+        if self._deliver(thread, info, Trap(), thread.rip):
+            return None
+        report = (
+            f"emulator: guest killed by {render_signal(info.signo)} (sent by tkill/tgkill, default action)\n"
+            f"  thread {thread.tid} at {describe_location(self, thread.rip)}"
+        )
+        return Outcome(128 + info.signo, "signal", info.signo, report)
+
+    def _deliver_fault(self, thread: Thread, info: SignalInfo, trap: Trap) -> bool:
+        """A synchronous fault: to the guest's handler if it has one and does not block the signal
+        (Linux kills the process otherwise, whatever the disposition)."""
+        return self._deliver(thread, info, trap, self.cpu.rip())
+
+    def _deliver(self, thread: Thread, info: SignalInfo, trap: Trap, rip: int) -> bool:
+        """Start ``thread``'s handler for ``info.signo`` on an rt_sigframe, interrupted at ``rip``;
+        False when there is no handler to run (default or ignored disposition, blocked)."""
+        sig = info.signo
+        handler, flags, restorer, mask = self.kernel.signals.action(sig)
+        bit = 1 << (sig - 1)
+        if handler in (SIG_DFL, SIG_IGN) or thread.sigmask & bit or not flags & SA_RESTORER:
+            return False
+        frame = build_frame(
+            self.cpu.user_context(rip),
+            flags=flags,
+            restorer=restorer,
+            altstack=thread.altstack,
+            info=info,
+            trap=trap,
+            oldmask=thread.sigmask,
+        )
+        try:
+            self.mem.write(frame.address, frame.data)
+        except BadAddress:
+            return False  # no room for the frame: Linux forces SIGSEGV, which kills
+        self.cpu.enter_handler(handler, sig, frame)
+        self._emit(SignalEvent(self.cpu.instructions, thread.tid, info))
+        thread.sigmask |= mask | (0 if flags & SA_NODEFER else bit)
+        if flags & SA_RESETHAND:
+            self.kernel.signals.actions.pop(sig, None)
+        thread.rip = handler
+        return True
 
     # -- endings -------------------------------------------------------------
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from syscalls.sigframe import UserContext
+
 
 @dataclass(frozen=True)
 class FutexWait:
@@ -75,4 +77,11 @@ class ExitGroup:
     status: int
 
 
-Outcome = int | Block | Yield | ExitThread | ExitGroup
+@dataclass(frozen=True)
+class RestoreContext:
+    """rt_sigreturn: the thread resumes with these registers (RAX included: no result)."""
+
+    context: UserContext
+
+
+Outcome = int | Block | Yield | ExitThread | ExitGroup | RestoreContext

@@ -1,8 +1,9 @@
-"""Signal bookkeeping: actions, masks, alternate stacks.
+"""Signal bookkeeping: actions, masks, alternate stacks, and the return from a handler.
 
-Delivery (rt_sigframe, rt_sigreturn) is not emulated yet: a Go hello only
-needs the bookkeeping to succeed. tgkill/tkill to our own threads is accepted
-and dropped, which Go tolerates (its async preemption is best effort).
+The machine delivers signals (it builds the frame from the CPU's registers,
+syscalls/sigframe.py lays it out); rt_sigreturn reads the frame back here.
+tgkill/tkill make a signal pending on the target thread; the machine delivers
+it when that thread next runs (Go preempts goroutines with SIGURG this way).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from syscalls import errno
 from syscalls.abi import read_u64, write_u64
 from syscalls.kernel import Kernel, Task, handles
+from syscalls.outcome import Outcome, RestoreContext
+from syscalls.sigframe import SI_TKILL, SignalInfo, read_frame
 
 NSIG = 64
 SIGKILL, SIGSTOP = 9, 19
@@ -29,10 +32,25 @@ class SignalTable:
     """Process-wide signal dispositions (shared by all threads, as CLONE_SIGHAND makes them)."""
 
     actions: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
-    dropped: list[tuple[int, int]] = field(default_factory=list)  # (tid, signal) sent but not delivered
+    # tid -> signal -> its siginfo: sent, not yet delivered (a standard signal is pending at most once)
+    pending: dict[int, dict[int, SignalInfo]] = field(default_factory=dict)
 
     def action(self, sig: int) -> tuple[int, int, int, int]:
         return self.actions.get(sig, (0, 0, 0, 0))
+
+    def deliverable(self, tid: int, sigmask: int) -> SignalInfo | None:
+        """The lowest pending signal ``sigmask`` does not block, taken off the queue."""
+        queue = self.pending.get(tid)
+        if not queue:
+            return None
+        for sig in sorted(queue):
+            if not sigmask & (1 << (sig - 1)):
+                return queue.pop(sig)
+        return None
+
+    def has_deliverable(self, tid: int, sigmask: int) -> bool:
+        queue = self.pending.get(tid)
+        return bool(queue) and any(not sigmask & (1 << (sig - 1)) for sig in queue)
 
 
 def _valid(sig: int) -> bool:
@@ -100,7 +118,8 @@ def _send(k: Kernel, tid: int, sig: int) -> int:
     if not k.threads.exists(tid):
         return -errno.ESRCH
     if sig:
-        k.signals.dropped.append((tid, sig))
+        info = SignalInfo(sig, SI_TKILL, pid=k.config.pid, uid=k.config.uid)
+        k.signals.pending.setdefault(tid, {}).setdefault(sig, info)
     return 0
 
 
@@ -114,3 +133,11 @@ def tgkill(k: Kernel, t: Task, tgid: int, tid: int, sig: int) -> int:
 @handles
 def tkill(k: Kernel, t: Task, tid: int, sig: int) -> int:
     return _send(k, tid, sig)
+
+
+@handles
+def rt_sigreturn(k: Kernel, t: Task) -> Outcome:
+    """The handler's ``ret`` popped pretcode, so the frame starts 8 bytes below RSP."""
+    context, sigmask = read_frame(k.mem, k.threads.stack_pointer() - 8)
+    t.sigmask = sigmask & ~_UNBLOCKABLE
+    return RestoreContext(context)

@@ -556,7 +556,7 @@ _(245, "mq_getsetattr", NONE, mqdes=FD, newattr=PTR, oldattr=_STRUCT_OUT)
 # signals
 _(13, "rt_sigaction", FULL, signum=SIG, act=SIGACTION, oldact=SIGACTION_OUT, sigsetsize=SIZE)
 _(14, "rt_sigprocmask", FULL, how=enum(fl.SIG_HOW), set=_SIGSET, oldset=_SIGSET_OUT, sigsetsize=SIZE)
-_(15, "rt_sigreturn", NONE, frame=SIGFRAME)
+_(15, "rt_sigreturn", PARTIAL, note="restores registers, fxsave state and mask; not uc_stack", frame=SIGFRAME)
 _(131, "sigaltstack", FULL, ss=STACK, old_ss=STACK_OUT)
 _(127, "rt_sigpending", NONE, set=_SIGSET_OUT, sigsetsize=SIZE)
 _(128, "rt_sigtimedwait", NONE, set=_SIGSET, info=_STRUCT_OUT, timeout=TIMESPEC, sigsetsize=SIZE, ret=SIG)

@@ -1,0 +1,268 @@
+"""Signal delivery as Linux x86-64 does it: faults become signals, handlers run on an
+rt_sigframe, rt_sigreturn resumes from whatever the handler left in the ucontext.
+
+The hand-made guests check the frame's layout from the guest's side (the
+offsets are the kernel's: siginfo's si_code at 8 and si_addr at 16,
+uc_mcontext.rip at 40 + 16 * 8 in the ucontext); the Go fixture checks that
+Go's own handler turns a nil dereference into a recoverable panic.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import subprocess
+from pathlib import Path
+
+import guest
+import pytest
+from conftest import built
+from guest import SYSCALL, exit_group, mov_eax, syscall
+
+from emulator import api
+
+DATA = guest.BASE + 0x800
+ACTION = DATA  # struct sigaction: handler, flags, restorer, mask
+ALTSTACK_T = DATA + 32  # stack_t for sigaltstack
+MASK_IN_HANDLER, MASK_AFTER = DATA + 64, DATA + 72
+ALTSTACK, ALTSTACK_SIZE = guest.BASE + 0x1000, 0x800
+# Where the pieces of a guest sit, as offsets from the entry point.
+HANDLER_AT, RESTORER_AT, RESUME_AT = 0x200, 0x300, 0x380
+SA_SIGINFO, SA_RESTORER, SA_ONSTACK = 0x4, 0x0400_0000, 0x0800_0000
+SIGFPE, SIGSEGV = 8, 11
+UC_MCONTEXT_RIP = 40 + 16 * 8
+BAD_STATUS = 99
+
+READ_0X42 = b"\x48\x8b\x04\x25\x42\x00\x00\x00"  # mov rax, [0x42]
+RESTORER = mov_eax(15) + SYSCALL  # rt_sigreturn, as a libc's __restore_rt
+EXIT_WITH_RDI = mov_eax(231) + SYSCALL
+
+
+def program(tmp_path: Path, pieces: dict[int, bytes], data: bytes = b"") -> Path:
+    """Code pieces at offsets from the entry point, ``data`` at DATA."""
+    code = bytearray()
+    for offset, piece in sorted(pieces.items()):
+        assert offset >= len(code), "pieces overlap"
+        code += bytes(offset - len(code)) + piece
+    assert guest.ENTRY + len(code) <= DATA, "code too long for the data offset"
+    path = tmp_path / "guest"
+    path.write_bytes(guest.elf(bytes(code) + bytes(DATA - guest.ENTRY - len(code)) + data, bss=0x2000))
+    return path
+
+
+def install(signo: int, flags: int = SA_SIGINFO | SA_RESTORER) -> tuple[bytes, bytes]:
+    """Code for rt_sigaction(signo, ACTION, NULL, 8), and the struct sigaction it reads."""
+    action = struct.pack("<QQQQ", guest.ENTRY + HANDLER_AT, flags, guest.ENTRY + RESTORER_AT, 0)
+    return syscall(13, signo, ACTION, 0, 8), action
+
+
+def check_signo(signo: int) -> bytes:
+    """cmp edi, signo; je over the failure exit."""
+    fail = exit_group(BAD_STATUS)
+    return b"\x83\xff" + bytes([signo]) + b"\x74" + bytes([len(fail)]) + fail
+
+
+# exit(si_addr + si_code): mov rdi, [rsi+16]; add rdi, [rsi+8] (si_code and the zero padding after it)
+EXIT_WITH_ADDR_PLUS_CODE = b"\x48\x8b\x7e\x10" + b"\x48\x03\x7e\x08" + EXIT_WITH_RDI
+
+
+def test_sigsegv_handler_gets_signo_and_si_addr(tmp_path: Path) -> None:
+    setup, action = install(SIGSEGV)
+    # The ABI's alignment at entry: (rsp + 8) % 16 == 0.
+    aligned = b"\x48\x89\xe0" + b"\x83\xe0\x0f" + b"\x83\xf8\x08" + b"\x74\x0c" + exit_group(BAD_STATUS)
+    handler = check_signo(SIGSEGV) + aligned + EXIT_WITH_ADDR_PLUS_CODE
+    result = api.run(program(tmp_path, {0: setup + READ_0X42, HANDLER_AT: handler}, action))
+    assert result.report == ""
+    assert result.exit_status == 0x42 + 1  # SEGV_MAPERR
+
+
+def test_write_to_read_only_memory_is_segv_accerr(tmp_path: Path) -> None:
+    setup, action = install(SIGSEGV)
+    # mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS): a region of its own, as unicorn
+    # protects whole regions
+    mapping = syscall(9, 0, 0x1000, 1, 0x22)
+    write = b"\xc6\x40\x7f\x01"  # mov byte [rax+0x7f], 1
+    handler = check_signo(SIGSEGV) + EXIT_WITH_ADDR_PLUS_CODE
+    result = api.run(program(tmp_path, {0: setup + mapping + write, HANDLER_AT: handler}, action))
+    assert result.exit_status == 0x7F + 2  # SEGV_ACCERR
+
+
+def test_divide_error_is_sigfpe_intdiv_at_the_div(tmp_path: Path) -> None:
+    setup, action = install(SIGFPE)
+    divide = b"\x31\xc9" + b"\xf7\xf1"  # xor ecx, ecx; div ecx
+    handler = check_signo(SIGFPE) + EXIT_WITH_ADDR_PLUS_CODE
+    result = api.run(program(tmp_path, {0: setup + divide, HANDLER_AT: handler}, action))
+    div_address = guest.ENTRY + len(setup) + 2
+    assert result.exit_status == (div_address + 1) & 0xFF  # FPE_INTDIV
+
+
+def test_a_blocked_fault_signal_still_kills_with_the_report(tmp_path: Path) -> None:
+    setup, action = install(SIGSEGV)
+    block = syscall(14, 0, DATA + 96, 0, 8)  # rt_sigprocmask(SIG_BLOCK, {SIGSEGV}, NULL, 8)
+    data = action + bytes(96 - len(action)) + struct.pack("<Q", 1 << (SIGSEGV - 1))
+    handler = exit_group(BAD_STATUS)
+    result = api.run(program(tmp_path, {0: setup + block + READ_0X42, HANDLER_AT: handler}, data))
+    assert result.exit_status == 128 + SIGSEGV
+    assert "read of unmapped address 0x42" in result.report
+
+
+def resume_guest(tmp_path: Path, before_fault: bytes, resume: bytes) -> api.RunResult:
+    """The handler points uc_mcontext.rip at ``resume`` and returns through the restorer."""
+    setup, action = install(SIGSEGV)
+    handler = (
+        check_signo(SIGSEGV)
+        + b"\x48\xb8"
+        + struct.pack("<Q", guest.ENTRY + RESUME_AT)  # mov rax, resume
+        + b"\x48\x89\x82"
+        + struct.pack("<I", UC_MCONTEXT_RIP)  # mov [rdx + rip], rax
+        + b"\x0f\x57\xc0"  # xorps xmm0, xmm0: the handler's own use of SSE
+        + syscall(14, 0, 0, MASK_IN_HANDLER, 8)  # rt_sigprocmask(SIG_BLOCK, NULL, &old, 8)
+        + b"\xc3"  # ret: into the restorer
+    )
+    pieces = {
+        0: setup + before_fault + READ_0X42,
+        HANDLER_AT: handler,
+        RESTORER_AT: RESTORER,
+        RESUME_AT: resume,
+    }
+    return api.run(program(tmp_path, pieces, action))
+
+
+def test_sigreturn_resumes_at_the_rip_the_handler_wrote(tmp_path: Path) -> None:
+    """How Go injects sigpanic: the interrupted registers come back, RIP is the handler's choice."""
+    before = b"\xbb\x33\x00\x00\x00"  # mov ebx, 0x33
+    result = resume_guest(tmp_path, before, b"\x89\xdf" + EXIT_WITH_RDI)  # exit(ebx)
+    assert result.report == ""
+    assert result.exit_status == 0x33
+    sigreturn = [e for e in result.syscalls if e.name == "rt_sigreturn"]
+    assert len(sigreturn) == 1 and sigreturn[0].result == 0  # RAX as it was: not a syscall result
+
+
+def test_sigreturn_restores_the_signal_mask(tmp_path: Path) -> None:
+    after = syscall(14, 0, 0, MASK_AFTER, 8)
+    # exit(mask_in_handler.byte1 + 16 * mask_after.byte1): SIGSEGV is bit 10, 4 in byte 1
+    status = (
+        b"\x0f\xb6\x3c\x25" + struct.pack("<I", MASK_IN_HANDLER + 1)  # movzx edi, byte [..]
+        + b"\x0f\xb6\x04\x25" + struct.pack("<I", MASK_AFTER + 1)  # movzx eax, byte [..]
+        + b"\xc1\xe0\x04"  # shl eax, 4
+        + b"\x01\xc7"  # add edi, eax
+    )  # fmt: skip
+    result = resume_guest(tmp_path, b"", after + status + EXIT_WITH_RDI)
+    assert result.exit_status == 4
+
+
+def test_sigreturn_restores_xmm_registers(tmp_path: Path) -> None:
+    before = b"\x48\xb8" + struct.pack("<Q", 0x5A) + b"\x66\x48\x0f\x6e\xc0"  # mov rax, 0x5a; movq xmm0, rax
+    result = resume_guest(tmp_path, before, b"\x66\x48\x0f\x7e\xc7" + EXIT_WITH_RDI)  # movq rdi, xmm0
+    assert result.exit_status == 0x5A
+
+
+def test_sa_onstack_handler_runs_on_the_alternate_stack(tmp_path: Path) -> None:
+    setup, action = install(SIGSEGV, SA_SIGINFO | SA_RESTORER | SA_ONSTACK)
+    altstack = syscall(131, ALTSTACK_T, 0)
+    stack_t = struct.pack("<QiiQ", ALTSTACK, 0, 0, ALTSTACK_SIZE)
+    # exit((rsp - ALTSTACK) >> 4)
+    handler = (
+        b"\x48\x89\xe7" + b"\x48\x81\xef" + struct.pack("<I", ALTSTACK) + b"\x48\xc1\xef\x04" + EXIT_WITH_RDI
+    )
+    data = action + stack_t
+    result = api.run(program(tmp_path, {0: setup + altstack + READ_0X42, HANDLER_AT: handler}, data))
+    # Linux's get_sigframe: fxsave area at (top - 512) & ~63, frame 440 bytes below, & ~15, - 8.
+    fpstate = (ALTSTACK + ALTSTACK_SIZE - 512) & ~63
+    frame = ((fpstate - 440) & ~15) - 8
+    assert result.exit_status == (frame - ALTSTACK) >> 4
+
+
+def _without_addresses(text: bytes) -> bytes:
+    return re.sub(rb"0x[0-9a-f]+", b"0x?", text)
+
+
+@pytest.mark.parametrize("version", ["1.21.13", "1.27.3"])
+def test_go_nil_dereference_recovers_then_panics_like_native(version: str) -> None:
+    path = built("nilderef", version)
+    expected = subprocess.run(
+        [str(path)], capture_output=True, env=dict(p.split("=", 1) for p in api.DEFAULT_ENV), timeout=60
+    )
+    result = api.run(path)
+    assert result.exit_status == expected.returncode == 2
+    assert result.stdout == expected.stdout
+    assert b"nil dereference recovered: runtime error: invalid memory address" in result.stdout
+    assert b"division recovered: runtime error: integer divide by zero" in result.stdout
+    assert b"[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=" in result.stderr
+    assert _without_addresses(result.stderr) == _without_addresses(expected.stderr)
+
+
+SIGUSR1, SIGTERM, SIGURG = 10, 15, 23
+PID = 1000  # the guest's pid and its main thread's tid
+FLAG = DATA + 100
+SIGSET = DATA + 104
+EXIT_WITH_SI_PID = b"\x8b\x7e\x10" + EXIT_WITH_RDI  # mov edi, [rsi+16]: si_pid
+
+
+def test_tgkill_to_self_runs_the_handler_on_return_from_the_syscall(tmp_path: Path) -> None:
+    setup, action = install(SIGUSR1)
+    send = syscall(234, PID, PID, SIGUSR1)
+    handler = check_signo(SIGUSR1) + EXIT_WITH_SI_PID
+    result = api.run(
+        program(tmp_path, {0: setup + send + exit_group(BAD_STATUS), HANDLER_AT: handler}, action)
+    )
+    assert result.report == ""
+    assert result.exit_status == PID & 0xFF
+
+
+def test_a_blocked_signal_waits_until_it_is_unblocked(tmp_path: Path) -> None:
+    setup, action = install(SIGUSR1)
+    data = action + bytes(FLAG - DATA - len(action)) + bytes(4) + struct.pack("<Q", 1 << (SIGUSR1 - 1))
+    main = (
+        setup
+        + syscall(14, 0, SIGSET, 0, 8)  # rt_sigprocmask(SIG_BLOCK, {SIGUSR1})
+        + syscall(234, PID, PID, SIGUSR1)
+        + b"\xc6\x04\x25" + struct.pack("<I", FLAG) + b"\x07"  # mov byte [FLAG], 7
+        + syscall(14, 1, SIGSET, 0, 8)  # rt_sigprocmask(SIG_UNBLOCK, {SIGUSR1})
+        + exit_group(BAD_STATUS)
+    )  # fmt: skip
+    handler = b"\x0f\xb6\x3c\x25" + struct.pack("<I", FLAG) + EXIT_WITH_RDI  # exit(flag)
+    result = api.run(program(tmp_path, {0: main, HANDLER_AT: handler}, data))
+    assert result.exit_status == 7
+
+
+def test_default_actions_ignore_sigurg_and_terminate_on_sigterm(tmp_path: Path) -> None:
+    ignored = api.run(program(tmp_path, {0: syscall(234, PID, PID, SIGURG) + exit_group(5)}))
+    assert ignored.exit_status == 5
+    killed = api.run(program(tmp_path, {0: syscall(200, PID, SIGTERM) + exit_group(5)}))
+    assert (killed.exit_status, killed.reason, killed.signal) == (128 + SIGTERM, "signal", SIGTERM)
+    assert "SIGTERM" in killed.report
+
+
+@pytest.mark.parametrize("version", ["1.21.13", "1.27.3"])
+def test_go_preempts_a_spinning_goroutine_with_sigurg(version: str) -> None:
+    """With one P, main runs again only if SIGURG reaches the spinning thread and Go's handler
+    injects asyncPreempt (without delivery this run never ends)."""
+    result = api.run(built("preempt", version), max_instructions=300_000_000)
+    assert result.stdout == b"main ran again: the spinning goroutine was preempted\n"
+    assert result.exit_status == 0
+    sent = [e for e in result.syscalls if e.name == "tgkill"]
+    assert sent and all(e.args[2] == SIGURG for e in sent)
+    assert sum(e.name == "rt_sigreturn" for e in result.syscalls) >= len(sent)
+
+
+def test_strace_shows_each_delivery_as_strace_does(tmp_path: Path) -> None:
+    import io
+
+    from emulator.strace import StraceWriter
+
+    out = io.StringIO()
+    api.run(built("nilderef"), sinks=[StraceWriter(out)])
+    lines = out.getvalue().splitlines()
+    segv = "[pid  1000] --- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=NULL} ---"
+    assert lines.count(segv) == 2
+    assert "[pid  1000] rt_sigreturn({mask=[]}) = 0" in lines
+    # Go checks divisors itself on amd64 (runtime.panicdivide): its division never traps.
+    assert not any("--- SIGFPE" in line for line in lines)
+
+    out = io.StringIO()
+    setup, action = install(SIGUSR1)
+    handler = check_signo(SIGUSR1) + EXIT_WITH_SI_PID
+    path = program(tmp_path, {0: setup + syscall(234, PID, PID, SIGUSR1), HANDLER_AT: handler}, action)
+    api.run(path, sinks=[StraceWriter(out)])
+    assert "--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_TKILL, si_pid=1000, si_uid=1000} ---" in out.getvalue()
