@@ -56,7 +56,7 @@ def _env_pair(text: str) -> str:
     return text
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m emulator", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -135,9 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="every Go toolchain against every fixture: native strace vs the emulator, and their drift",
         usage="python -m emulator matrix [--go V ...] [--fixture NAME ...] [-j N] [--format F] [--output F]",
     )
-    from emulator.matrix import add_arguments
+    if command == "matrix":  # its options live in emulator.matrix, which is imported only when used
+        from emulator.matrix import add_arguments
 
-    add_arguments(matrix)
+        add_arguments(matrix)
     return parser
 
 
@@ -153,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cut = argv.index("--")
         argv, guest_args = argv[:cut], argv[cut + 1 :]
     try:
-        ns = build_parser().parse_args(argv)
+        ns = build_parser(argv[0] if argv else None).parse_args(argv)
         ns.args = guest_args
         commands = {"diff": _diff, "matrix": _matrix}
         return commands.get(ns.command, _run)(ns)

@@ -160,3 +160,17 @@ def test_unwritable_trace_file_is_a_usage_error(tmp_path: Path, capfd: pytest.Ca
     code, _, err = run_cli(capfd, "run", str(path), f"--strace={tmp_path / 'no' / 'such' / 'dir'}")
     assert code == exitcodes.USAGE
     assert "cannot write the trace" in err and err.count("\n") == 1
+
+
+def test_a_plain_run_does_not_load_the_diff_machinery(tmp_path: Path) -> None:
+    """Start-up is most of hello's time: ``run`` must not import what only diff and matrix need."""
+    path = tmp_path / "exit0"
+    path.write_bytes(GOOD)
+    probe = (
+        "import sys; from emulator import cli; status = cli.main(['run', sys.argv[1]]); "
+        "print(sorted(m for m in ('emulator.matrix', 'emulator.diff', 'emulator.stracelog') if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.strip() == "[]", proc.stderr
