@@ -168,7 +168,8 @@ def test_a_plain_run_does_not_load_the_diff_machinery(tmp_path: Path) -> None:
     path.write_bytes(GOOD)
     probe = (
         "import sys; from emulator import cli; status = cli.main(['run', sys.argv[1]]); "
-        "print(sorted(m for m in ('emulator.matrix', 'emulator.diff', 'emulator.stracelog') if m in sys.modules))"
+        "heavy = ('emulator.matrix', 'emulator.diff', 'emulator.stracelog'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=60
