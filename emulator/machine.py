@@ -15,16 +15,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from unicorn import (
-    UC_ERR_FETCH_PROT,
-    UC_ERR_FETCH_UNMAPPED,
-    UC_ERR_INSN_INVALID,
-    UC_ERR_READ_PROT,
-    UC_ERR_READ_UNMAPPED,
-    UC_ERR_WRITE_PROT,
-    UC_ERR_WRITE_UNMAPPED,
-    UcError,
-)
+from unicorn import UC_ERR_INSN_INVALID, UcError
 from unicorn import x86_const as x86
 
 from emulator import exitcodes, vdso
@@ -33,7 +24,13 @@ from emulator.cpu import CPUID_LEAVES, Cpu
 from emulator.events import Event, ExitEvent, SignalEvent, SyscallEvent, ThreadEvent
 from emulator.futex import FutexTable
 from emulator.memory import MMAP_BASE, PAGE, PROT_EXEC, PROT_READ, AddressSpace, page_down, page_up
-from emulator.reports import FaultReport, describe_deadlock, describe_fault, describe_location
+from emulator.reports import (
+    MEMORY_ERRORS,
+    FaultReport,
+    describe_deadlock,
+    describe_fault,
+    describe_location,
+)
 from emulator.scheduler import QUANTUM, Deadlock, Scheduler
 from emulator.threads import Thread, ThreadState
 from loader import Image, build_initial_stack
@@ -89,14 +86,6 @@ _IGNORED_BY_DEFAULT = {17, 18, 19, 20, 21, 22, 23, 28}  # CHLD CONT STOP TSTP TT
 # Page-fault error code bits (the sigcontext's ``err``), as the CPU pushes them.
 PF_PROT, PF_WRITE, PF_USER, PF_INSTR = 1, 2, 4, 16
 PAGE_FAULT_VECTOR, INVALID_OPCODE_VECTOR = 14, 6
-_MEMORY_ERRORS = {
-    UC_ERR_READ_UNMAPPED,
-    UC_ERR_WRITE_UNMAPPED,
-    UC_ERR_FETCH_UNMAPPED,
-    UC_ERR_READ_PROT,
-    UC_ERR_WRITE_PROT,
-    UC_ERR_FETCH_PROT,
-}
 
 
 @dataclass
@@ -545,7 +534,7 @@ class Machine:
         if error.errno == UC_ERR_INSN_INVALID:
             return SignalInfo(SIGILL, ILL_ILLOPN, addr=rip), Trap(INVALID_OPCODE_VECTOR)
         access = self.cpu.last_fault
-        if error.errno not in _MEMORY_ERRORS or access is None:
+        if error.errno not in MEMORY_ERRORS or access is None:
             return SignalInfo(SIGSEGV, SI_KERNEL, addr=0), Trap(13)
         err = PF_USER | (0 if access.unmapped else PF_PROT)
         err |= PF_WRITE if access.access == "write" else PF_INSTR if access.access == "fetch" else 0

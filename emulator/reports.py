@@ -41,7 +41,7 @@ _VECTOR_NAMES = {
     17: "alignment check",
     19: "SIMD floating-point error",
 }
-_UC_ERRORS = {
+MEMORY_ERRORS = {  # unicorn's memory-fault errors: (access, whether the page was unmapped)
     UC_ERR_READ_UNMAPPED: ("read", True),
     UC_ERR_WRITE_UNMAPPED: ("write", True),
     UC_ERR_FETCH_UNMAPPED: ("fetch", True),
@@ -62,7 +62,7 @@ class FaultReport:
     def from_uc_error(cls, error: UcError, access: MemoryFault | None) -> FaultReport:
         if error.errno == UC_ERR_INSN_INVALID:
             return cls(4, "invalid instruction")
-        kind = _UC_ERRORS.get(error.errno)
+        kind = MEMORY_ERRORS.get(error.errno)
         if kind is None:
             return cls(11, f"CPU error: {error}")
         what, unmapped = kind
