@@ -302,7 +302,7 @@ def _entry(event: StraceEvent, thread: int, renamer: _Renamer, rules: frozenset[
         return Entry(thread, "+++", (what,), "", cls, [event])
     args, result = renamer.call(event)
     cls: str | None = None
-    if "timing" in rules and (event.name in TIMING_CALLS or event.result is None):
+    if "timing" in rules and (event.name in TIMING_CALLS or _cut_off(event)):
         cls = TIMING  # a call the exit cut off mid-way is timing too
     elif "clock" in rules and event.name in CLOCK_CALLS:
         cls = CLOCK
@@ -314,6 +314,13 @@ def _entry(event: StraceEvent, thread: int, renamer: _Renamer, rules: frozenset[
             args, result = masked
             cls = HOST_VALUE
     return Entry(thread, event.name, args, result, cls, [event])
+
+
+def _cut_off(call: StraceCall) -> bool:
+    """A call that never returned because exit_group ended its thread: strace shows ``= ?``, and
+    ``???()`` when the thread was caught between syscalls. Only timing decides which calls these are."""
+    never_return = call.name in ("exit", "exit_group", "rt_sigreturn", "execve")
+    return call.result is None or call.name == "???" or (call.result == "?" and not never_return)
 
 
 def _is_heap_commit(name: str, args: tuple[str, ...]) -> bool:

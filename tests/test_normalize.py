@@ -243,3 +243,23 @@ def test_every_rule_can_be_switched_off(hello: Path) -> None:
     assert set(RULES) - set(effects) == {"clock", "fd-paths", "moved"}  # no effect on a native hello
     with pytest.raises(ValueError, match="unknown"):
         normalize(log, ["no-such-rule"])
+
+
+def test_calls_that_exit_group_cut_off_are_timing() -> None:
+    """Natively, threads killed mid-syscall by exit_group show ``= ?`` or ``???()``, at random."""
+    from emulator.normalize import TIMING, normalize
+    from emulator.stracelog import parse_strace
+
+    log = parse_strace(
+        "100 nanosleep({tv_sec=0, tv_nsec=20000},  <unfinished ...>\n"
+        "101 exit_group(0) = ?\n"
+        "100 <... nanosleep resumed> <unfinished ...>) = ?\n"
+        "100 ???() = ?\n"
+        "100 +++ exited with 0 +++\n"
+        "101 +++ exited with 0 +++\n"
+    )
+    normal = normalize(log)
+    timing = [e.key for e in normal.set_aside.get(TIMING, [])]
+    assert len(timing) == 2 and all(("???" in str(k) or "nanosleep" in str(k)) for k in timing)
+    remaining = [e.text() for seq in normal.threads.values() for e in seq]
+    assert any("exit_group" in line for line in remaining)
