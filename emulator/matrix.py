@@ -227,10 +227,6 @@ class Drift:
     changed: dict[str, tuple[int, int]]
     variable: dict[str, tuple[int, int]]  # timing-class calls: counts vary run to run
 
-    @property
-    def empty(self) -> bool:
-        return not (self.appeared or self.vanished or self.changed)
-
     def describe(self) -> str:
         parts = [f"+{n} {c}" for n, c in self.appeared.items()]
         parts += [f"-{n} {c}" for n, c in self.vanished.items()]

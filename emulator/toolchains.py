@@ -19,7 +19,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 GO_VERSIONS = ("1.21.13", "1.22.10", "1.23.9", "1.24.11", "1.25.5", "1.26.6", "1.27.3")
@@ -231,22 +231,6 @@ def _go_build(go: Path, name: str, version: str, stripped: bool, out: Path) -> P
         )
     os.replace(tmp, out)
     return out
-
-
-def build_all(
-    versions: Iterable[str] = (DEFAULT_GO,),
-    names: Iterable[str] = FIXTURES,
-    stripped_hello: bool = True,
-) -> list[Path]:
-    """Build every fixture in ``names`` for each version; plus a stripped hello."""
-    names = list(names)
-    built: list[Path] = []
-    for version in versions:
-        for name in names:
-            built.append(build_fixture(name, version))
-        if stripped_hello and "hello" in names:
-            built.append(build_fixture("hello", version, stripped=True))
-    return built
 
 
 def main(argv: Sequence[str] | None = None) -> int:

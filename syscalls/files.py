@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from syscalls import errno
 from syscalls.errno import SyscallError
 from syscalls.kernel import Kernel, Task, handles
+from syscalls.kinds import signed32, signed64
 from syscalls.outcome import Outcome
 
 AT_FDCWD = -100
@@ -154,7 +155,7 @@ def _load(path: str, flags: int = O_RDONLY) -> OpenFile:
 
 @handles
 def openat(k: Kernel, t: Task, dirfd: int, pathname: int, flags: int, mode: int) -> int:
-    path = _resolve(k, _signed32(dirfd), k.mem.read_cstring(pathname))
+    path = _resolve(k, signed32(dirfd), k.mem.read_cstring(pathname))
     if flags & O_ACCMODE != O_RDONLY or flags & (O_CREAT | O_TRUNC):
         return -errno.EROFS
     if flags & O_DIRECTORY:
@@ -216,7 +217,7 @@ def lseek(k: Kernel, t: Task, fd: int, offset: int, whence: int) -> int:
     f = k.fds.get(fd)
     if f.data is None:
         return -errno.ESPIPE
-    offset = offset - (1 << 64) if offset >= 1 << 63 else offset
+    offset = signed64(offset)
     base = {SEEK_SET: 0, SEEK_CUR: f.offset, SEEK_END: len(f.data)}.get(whence)
     if base is None or base + offset < 0:
         return -errno.EINVAL
@@ -265,14 +266,14 @@ def newfstatat(k: Kernel, t: Task, dirfd: int, pathname: int, statbuf: int, flag
     path = k.mem.read_cstring(pathname)
     if not path and flags & AT_EMPTY_PATH:
         return fstat(k, t, dirfd, statbuf)
-    resolved = _resolve(k, _signed32(dirfd), path)
+    resolved = _resolve(k, signed32(dirfd), path)
     k.mem.write(statbuf, _stat_bytes(k, _load(resolved)))
     return 0
 
 
 @handles
 def faccessat(k: Kernel, t: Task, dirfd: int, pathname: int, mode: int) -> int:
-    path = _resolve(k, _signed32(dirfd), k.mem.read_cstring(pathname))
+    path = _resolve(k, signed32(dirfd), k.mem.read_cstring(pathname))
     if mode & 2:
         return -errno.EROFS
     _load(path)
@@ -286,7 +287,7 @@ def access(k: Kernel, t: Task, pathname: int, mode: int) -> int:
 
 @handles
 def readlinkat(k: Kernel, t: Task, dirfd: int, pathname: int, buf: int, bufsiz: int) -> int:
-    path = _resolve(k, _signed32(dirfd), k.mem.read_cstring(pathname))
+    path = _resolve(k, signed32(dirfd), k.mem.read_cstring(pathname))
     if path != "/proc/self/exe":
         return -errno.EINVAL if path in SYNTHETIC_FILES else -errno.ENOENT
     target = os.fsencode(k.config.exe_path)[:bufsiz]
@@ -320,8 +321,3 @@ def ioctl(k: Kernel, t: Task, fd: int, request: int, arg: int) -> int:
     if request == TCGETS:
         return -errno.ENOTTY  # the guest never sees a terminal: output is identical either way
     return -errno.ENOTTY if f.data is not None else -errno.EINVAL
-
-
-def _signed32(value: int) -> int:
-    value &= 0xFFFF_FFFF
-    return value - (1 << 32) if value & 0x8000_0000 else value

@@ -16,6 +16,7 @@ from syscalls.abi import read_u64, write_u64
 from syscalls.files import OpenFile
 from syscalls.futex import read_timespec
 from syscalls.kernel import Kernel, Task, handles
+from syscalls.kinds import signed32
 from syscalls.outcome import Block, ObjectWait, Sleep
 
 EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD = 1, 2, 3
@@ -108,8 +109,7 @@ def _wait(k: Kernel, epfd: int, events: int, maxevents: int, timeout_ns: int | N
 
 
 def _timeout_ms(timeout: int) -> int | None:
-    timeout &= 0xFFFF_FFFF
-    timeout = timeout - (1 << 32) if timeout & 0x8000_0000 else timeout
+    timeout = signed32(timeout)
     return None if timeout < 0 else timeout * 1_000_000
 
 

@@ -6,12 +6,11 @@ import struct
 
 from syscalls import errno
 from syscalls.abi import write_i64
-from syscalls.futex import NSEC_PER_SEC, deadline_on_monotonic, read_timespec
+from syscalls.futex import CLOCK_REALTIME, NSEC_PER_SEC, deadline_on_monotonic, read_timespec
 from syscalls.kernel import Kernel, Task, handles
 from syscalls.outcome import Block, Sleep
 
 TIMER_ABSTIME = 1
-CLOCK_REALTIME = 0
 
 
 def _timespec(ns: int) -> bytes:
