@@ -51,4 +51,38 @@ class ExitEvent:
     signal: int | None
 
 
-Event = SyscallEvent | ThreadEvent | SignalEvent | ExitEvent
+@dataclass(frozen=True)
+class CallEvent:
+    """A guest function entered (``kind="call"``) or left (``kind="return"``).
+
+    Inlined frames have no real call: they are named from the inline tree at the
+    caller's pc and come and go with the real call they sit above.
+    """
+
+    instructions: int
+    tid: int
+    kind: str  # "call" or "return"
+    function: str  # display name: package path and function, no ABI suffix
+    depth: int  # 0 for the outermost recorded frame of this thread
+    inlined: bool = False
+    pc: int = 0  # the entry address (for an inlined frame: the call site in its host)
+    goid: int | None = None  # the goroutine running it, when it can be read
+
+
+@dataclass(frozen=True)
+class GoEvent:
+    """Something the Go runtime did, seen by a probe on one of its functions.
+
+    ``kind`` is one of "goroutine", "thread", "stack-growth", "gc", "alloc",
+    "init", "panic", "recover", "phase"; ``details`` holds the kind's fields
+    (documented with the JSON lines schema).
+    """
+
+    instructions: int
+    tid: int
+    kind: str
+    goid: int | None
+    details: dict[str, object]
+
+
+Event = SyscallEvent | ThreadEvent | SignalEvent | ExitEvent | CallEvent | GoEvent
