@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from unicorn import (
     UC_ARCH_X86,
     UC_HOOK_BLOCK,
+    UC_HOOK_CODE,
     UC_HOOK_INSN,
     UC_HOOK_INTR,
     UC_HOOK_MEM_FETCH_PROT,
@@ -225,6 +226,17 @@ class Cpu:
         )
         if status != 0:
             raise RuntimeError(f"uc_hook_add failed with unicorn error {status}")
+
+    def add_probe(self, address: int, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time the instruction at ``address`` is about to run.
+
+        A code hook bounded to one address: unicorn instruments only that
+        instruction when it translates it, so probes cost nothing elsewhere.
+        Add probes before the first run (translated blocks are not revisited).
+        """
+        self.uc.hook_add(
+            UC_HOOK_CODE, lambda _uc, _addr, _size, _data: callback(), begin=address, end=address
+        )
 
     def _on_interrupt(self, uc: Uc, intno: int, _data: object) -> None:
         """A CPU exception (divide error, int3, #UD ...): the guest gets a signal."""

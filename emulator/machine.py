@@ -272,6 +272,15 @@ class Machine:
         self._next_tid += 1
         return tid
 
+    def add_probe(self, address: int, callback: Callable[[Thread], None]) -> None:
+        """Call ``callback(thread)`` whenever the guest is about to execute ``address``.
+
+        How observers (the call path, the Go runtime events, ``explain``) see
+        function entries: no cost until the probed instruction runs. The
+        instruction count at that moment includes the probed block.
+        """
+        self.cpu.add_probe(address, lambda: callback(self.current))
+
     # -- the run loop --------------------------------------------------------
 
     def run(self) -> Outcome:

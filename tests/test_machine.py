@@ -243,3 +243,26 @@ def test_pipe_carries_bytes_then_end_of_file_then_epipe(tmp_path: Path) -> None:
     assert lines[2] == 'read(3, "hello", 64) = 5'
     assert lines[4] == 'read(3, "", 64) = 0'
     assert result.exit_status == status_of(32)  # EPIPE
+
+
+def test_probes_see_function_entries_in_order() -> None:
+    from conftest import built
+
+    from emulator.machine import Console, Machine, RunConfig
+    from loader import load_image
+
+    image = load_image(built("hello"))
+    machine = Machine(
+        image, RunConfig(argv=["hello"], env=[]), console=Console(lambda fd, data: None, lambda fd, n: b"")
+    )
+    seen: list[tuple[str, int, int]] = []
+    for name in ("runtime.rt0_go", "runtime.main", "main.main", "fmt.Fprintln"):
+        machine.add_probe(
+            image.symbols.address_of(name),
+            lambda thread, name=name: seen.append((name, thread.tid, machine.cpu.instructions)),
+        )
+    assert machine.run().status == 0
+    assert [s[0] for s in seen] == ["runtime.rt0_go", "runtime.main", "main.main", "fmt.Fprintln"]
+    assert {s[1] for s in seen} == {machine.kernel.config.pid}
+    counts = [s[2] for s in seen]
+    assert counts == sorted(counts) and counts[0] < 100 < counts[1]
