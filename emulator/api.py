@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator.events import Event, SyscallEvent
+from emulator.limits import Limits
 from emulator.machine import Console, Machine, RunConfig, Stats
 from loader import load_image
 
@@ -26,14 +27,17 @@ DEFAULT_ENV = ("PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/guest", "USER=gu
 @dataclass
 class RunResult:
     exit_status: int
-    reason: str  # "exit", "signal", "deadlock", "instruction-budget"
+    # "exit", "signal", "deadlock", "instruction-budget", "timeout", "interrupted", "internal-error"
+    reason: str
     stdout: bytes
     stderr: bytes
     syscalls: list[SyscallEvent]
     stats: Stats
-    report: str = ""  # the fault or deadlock report, if any
+    report: str = ""  # the fault, deadlock, limit or internal-error report, if any
     signal: int | None = None
     unimplemented: dict[str, int] = field(default_factory=dict)
+    limit_hits: dict[str, int] = field(default_factory=dict)  # guest-facing limit -> syscalls it failed
+    bundle: str | None = None  # an internal error's reproducer directory
 
     def strace(self) -> list[str]:
         """The syscalls as strace prints them, one line per call."""
@@ -64,29 +68,43 @@ def run(
     cpus: int = 1,
     memory_limit: int | None = None,
     max_instructions: int | None = None,
+    timeout: float | None = None,
+    max_threads: int | None = None,
+    max_fds: int | None = None,
+    max_write_bytes: int | None = None,
     vdso: bool = True,
+    bundle_dir: str | os.PathLike[str] | None = None,
     stdin: bytes = b"",
     sinks: Sequence[Callable[[Event], None]] = (),
 ) -> RunResult:
     """Run a Go binary (or fixture name) to completion and return what happened.
 
     Output is captured, not printed. Raises ``loader.LoaderError`` for a file
-    that cannot be loaded.
+    that cannot be loaded. Limits left as None keep their defaults
+    (``emulator.limits.Limits``); Ctrl-C during the run ends it with reason
+    "interrupted" and status 130 instead of raising KeyboardInterrupt.
     """
     path = resolve_target(target)
     image = load_image(path)
     argv0 = str(target)
+    chosen = {
+        "memory": memory_limit,
+        "instructions": max_instructions,
+        "timeout": timeout,
+        "threads": max_threads,
+        "fds": max_fds,
+        "write_bytes": max_write_bytes,
+    }
     config = RunConfig(
         argv=[argv0, *args],
         env=list(DEFAULT_ENV if env is None else env),
         seed=seed,
         cpus=cpus,
-        max_instructions=max_instructions,
+        limits=Limits(**{k: v for k, v in chosen.items() if v is not None}),
         record_syscalls=True,
         vdso=vdso,
+        bundle_dir=None if bundle_dir is None else str(bundle_dir),
     )
-    if memory_limit is not None:
-        config.memory_limit = memory_limit
     out: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
     pending_stdin = bytearray(stdin)
 
@@ -110,4 +128,6 @@ def run(
         report=outcome.report,
         signal=outcome.signal,
         unimplemented=dict(machine.kernel.unimplemented),
+        limit_hits=dict(machine.kernel.limit_hits),
+        bundle=outcome.bundle,
     )

@@ -40,6 +40,21 @@ def parse_size(text: str) -> int:
     return value
 
 
+def _size_or_unlimited(text: str) -> int | None:
+    """A size, or ``unlimited``/``none`` to switch the limit off."""
+    return None if text.strip().lower() in ("unlimited", "none") else parse_size(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text, 0)
@@ -77,19 +92,55 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     run.add_argument("--inherit-env", action="store_true", help="give the guest our whole environment")
     run.add_argument("--seed", type=int, default=0, help="seed for AT_RANDOM and getrandom (default 0)")
     run.add_argument("--cpus", type=_positive, default=1, help="CPUs the guest sees (default 1)")
-    run.add_argument(
+    limits = run.add_argument_group("limits (see README: each has a default, a behaviour and a status)")
+    limits.add_argument(
         "--memory-limit",
         type=parse_size,
         default=None,
         metavar="SIZE",
-        help="committed guest memory before mmap answers ENOMEM (default 4G)",
+        help="committed guest memory before mmap and brk answer ENOMEM (default 4G)",
     )
-    run.add_argument(
+    limits.add_argument(
         "--max-instructions",
         type=_positive,
         default=None,
         metavar="N",
-        help=f"stop after about N guest instructions (exit {exitcodes.INSTRUCTION_BUDGET})",
+        help=f"stop after about N guest instructions (exit {exitcodes.INSTRUCTION_BUDGET}; default none)",
+    )
+    limits.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help=f"stop after this much host time (exit {exitcodes.TIMEOUT}; default none)",
+    )
+    limits.add_argument(
+        "--max-threads",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="live guest threads (RLIMIT_NPROC) before clone answers EAGAIN (default 10000)",
+    )
+    limits.add_argument(
+        "--max-fds",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="open file descriptors (RLIMIT_NOFILE) before EMFILE (default 1024 soft, 4096 hard)",
+    )
+    limits.add_argument(
+        "--max-write-bytes",
+        type=_size_or_unlimited,
+        default=1 << 30,
+        metavar="SIZE",
+        help="bytes written to files and stdout/stderr before EFBIG and SIGXFSZ (default 1G)",
+    )
+    limits.add_argument(
+        "--max-trace-bytes",
+        type=_size_or_unlimited,
+        default=1 << 30,
+        metavar="SIZE",
+        help="size of each trace output before it is cut with a marker; the run goes on (default 1G)",
     )
     run.add_argument("--stats", action="store_true", help="print a short summary on stderr at exit")
     run.add_argument(
@@ -164,10 +215,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("emulator: interrupted", file=sys.stderr)
         return exitcodes.INTERRUPTED
+    except Exception as e:  # a bug of ours outside a run (the run reports its own)
+        from emulator import bundle
+
+        path = bundle.write_without_machine(e, [*argv, "--", *guest_args] if guest_args else argv)
+        where = f"; reproducer bundle (with the Python traceback) in {path}" if path else ""
+        print(
+            f"emulator: internal error, a bug in the emulator: {type(e).__name__}: {e}{where}",
+            file=sys.stderr,
+        )
+        return exitcodes.INTERNAL_ERROR
 
 
 def _run(ns: argparse.Namespace) -> int:
     from emulator.api import DEFAULT_ENV, resolve_target
+    from emulator.limits import LimitedText, Limits, describe_limit_hits
     from emulator.machine import Machine, RunConfig
     from emulator.strace import StraceWriter
     from loader import LoaderError, load_image
@@ -188,26 +250,38 @@ def _run(ns: argparse.Namespace) -> int:
         )
         return exitcodes.USAGE
 
+    chosen = {
+        "memory": ns.memory_limit,
+        "instructions": ns.max_instructions,
+        "timeout": ns.timeout,
+        "threads": ns.max_threads,
+        "fds": ns.max_fds,
+    }
+    limits = Limits(
+        write_bytes=ns.max_write_bytes,
+        trace_bytes=ns.max_trace_bytes,
+        **{k: v for k, v in chosen.items() if v is not None},
+    )
     config = RunConfig(
         argv=[ns.target, *args],
         env=guest_env,
         seed=ns.seed,
         cpus=ns.cpus,
-        max_instructions=ns.max_instructions,
+        limits=limits,
         record_syscalls=ns.strace is not None,
         vdso=ns.vdso,
     )
-    if ns.memory_limit is not None:
-        config.memory_limit = ns.memory_limit
     sinks = []
     trace_file = None
+    trace_out = None
     if ns.strace is not None:
         try:
             trace_file = sys.stderr if ns.strace == "-" else open(ns.strace, "w", encoding="utf-8")  # noqa: SIM115
         except OSError as e:
             print(f"emulator: cannot write the trace to {ns.strace}: {e.strerror}", file=sys.stderr)
             return exitcodes.USAGE
-        sinks.append(StraceWriter(trace_file))
+        trace_out = LimitedText(trace_file, limits.trace_bytes)
+        sinks.append(StraceWriter(trace_out))
     try:
         machine = Machine(image, config, sinks=sinks)
         outcome = machine.run()
@@ -216,6 +290,15 @@ def _run(ns: argparse.Namespace) -> int:
             trace_file.close()
     if outcome.report:
         print(outcome.report, file=sys.stderr)
+    hits = describe_limit_hits(machine.kernel.limit_hits, limits)
+    if hits:
+        print(hits, file=sys.stderr)
+    if trace_out is not None and trace_out.truncated:
+        print(
+            f"emulator: limit reached: --max-trace-bytes {limits.trace_bytes}: the trace was cut short "
+            f"after {trace_out.written} bytes; the run went on to its end",
+            file=sys.stderr,
+        )
     unimplemented = machine.kernel.unimplemented
     if unimplemented:
         listed = ", ".join(f"{name} ({n}x)" for name, n in sorted(unimplemented.items()))

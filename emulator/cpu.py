@@ -188,6 +188,7 @@ class Cpu:
         )
         self.last_fault: MemoryFault | None = None
         self.last_interrupt: int | None = None
+        self.stop_requested = False
         self._add_native_hook(UC_HOOK_BLOCK, _native.block_hook_address(), ctypes.addressof(self.work))
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         self.uc.hook_add(UC_HOOK_INSN, lambda uc, _: on_syscall(), aux1=x86.UC_X86_INS_SYSCALL)
@@ -277,6 +278,8 @@ class Cpu:
         The slice ends at the first block boundary at or past the budget.
         """
         self.work.deadline = self.work.instructions + max(budget, 1)
+        if self.stop_requested:  # request_stop raced with the line above: honour it
+            self.work.deadline = 0
         self.work.expired = 0
         self.last_fault = None
         self.last_interrupt = None
@@ -285,6 +288,12 @@ class Cpu:
 
     def stop(self) -> None:
         self.uc.emu_stop()
+
+    def request_stop(self) -> None:
+        """Stop at the next block boundary, as at a slice's end; safe from another host thread
+        (an asynchronous ``uc_emu_stop`` can re-execute an instruction, FACTS.md)."""
+        self.stop_requested = True
+        self.work.deadline = 0
 
     # -- registers ---------------------------------------------------------
 

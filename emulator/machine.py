@@ -11,25 +11,26 @@ from __future__ import annotations
 
 import os
 import time
-import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from unicorn import UC_ERR_INSN_INVALID, UcError
 from unicorn import x86_const as x86
 
-from emulator import exitcodes, vdso
+from emulator import bundle, exitcodes, vdso
 from emulator.clock import VirtualClock
 from emulator.cpu import CPUID_LEAVES, Cpu
 from emulator.events import Event, ExitEvent, SignalEvent, SyscallEvent, ThreadEvent
 from emulator.futex import FutexTable
+from emulator.limits import Limits, Watchdog
 from emulator.memory import MMAP_BASE, PAGE, PROT_EXEC, PROT_READ, AddressSpace, page_down, page_up
 from emulator.reports import (
     MEMORY_ERRORS,
     FaultReport,
     describe_deadlock,
     describe_fault,
-    describe_location,
+    describe_stop,
 )
 from emulator.scheduler import QUANTUM, Deadlock, Scheduler
 from emulator.threads import Thread, ThreadState
@@ -63,8 +64,8 @@ STACK_SIZE = 8 << 20
 VDSO_ADDR = MMAP_BASE - vdso.VDSO_SIZE
 VVAR_ADDR = VDSO_ADDR + vdso.VVAR_FROM_VDSO
 SYSCALL_INSN_LEN = 2
-DEFAULT_MEMORY_LIMIT = 4 << 30
-SIGSEGV, SIGILL, SIGTRAP, SIGFPE, SIGBUS = 11, 4, 5, 8, 7
+RECENT_SYSCALLS = 16  # kept for reports even when the run records nothing
+SIGSEGV, SIGILL, SIGTRAP, SIGFPE, SIGBUS, SIGXFSZ = 11, 4, 5, 8, 7, 25
 # CPU exception vector -> the signal Linux sends for it.
 _VECTOR_SIGNALS = {
     0: SIGFPE,
@@ -96,10 +97,13 @@ class RunConfig:
     env: list[str]
     seed: int = 0
     cpus: int = 1
-    memory_limit: int = DEFAULT_MEMORY_LIMIT
-    max_instructions: int | None = None
+    limits: Limits = field(default_factory=Limits)
     record_syscalls: bool = False  # decode arguments and keep every SyscallEvent
     vdso: bool = True  # map a vDSO, so clock_gettime and friends are calls, not syscalls (as natively)
+    catch_interrupt: bool = (
+        True  # Ctrl-C stops the guest cleanly (outcome "interrupted") when run in the main thread
+    )
+    bundle_dir: str | None = None  # where an internal error's reproducer goes (default: the temp directory)
 
 
 @dataclass
@@ -107,9 +111,11 @@ class Outcome:
     """How a run ended."""
 
     status: int  # what the emulator exits with: the guest's status, 128+signal, or ours
-    reason: str  # "exit", "signal", "deadlock", "instruction-budget"
+    # "exit", "signal", "deadlock", "instruction-budget", "timeout", "interrupted", "internal-error"
+    reason: str
     signal: int | None = None
     report: str = ""
+    bundle: str | None = None  # an internal error's reproducer directory
 
 
 @dataclass
@@ -167,7 +173,7 @@ class Machine:
         self.config = config
         self.sinks = list(sinks or [])
         self.cpu = Cpu(self._on_syscall)
-        self.mem = AddressSpace(self.cpu.uc, config.memory_limit)
+        self.mem = AddressSpace(self.cpu.uc, config.limits.memory)
         self.clock = VirtualClock(lambda: self.cpu.work.instructions, on_jump=self._publish_time)
         self.vdso_base: int | None = None  # where the vDSO is mapped, if it is
         self.scheduler = Scheduler()
@@ -180,6 +186,7 @@ class Machine:
                 argv=[os.fsencode(a) for a in config.argv],
                 envp=[os.fsencode(e) for e in config.env],
                 exe_path=os.path.abspath(image.path),
+                limits=config.limits.guest(),
             ),
             self.mem,
             self.clock,
@@ -188,6 +195,8 @@ class Machine:
         )
         self.stats = Stats()
         self.syscall_events: list[SyscallEvent] = []
+        self.recent_syscalls: deque[SyscallEvent] = deque(maxlen=RECENT_SYSCALLS)
+        self.watchdog = Watchdog(self.cpu.request_stop, config.limits.timeout, config.catch_interrupt)
         self._seq = 0
         self._next_tid = self.kernel.config.pid
         # tid -> (nr, args, decoded entry) of a syscall that blocked, recorded when it finishes
@@ -286,7 +295,11 @@ class Machine:
     def run(self) -> Outcome:
         started = time.perf_counter()
         try:
-            outcome = self._run()
+            with self.watchdog:
+                try:
+                    outcome = self._run()
+                except Exception as e:  # outside the CPU: in the scheduler, a sink, the run loop
+                    outcome = self._internal_error(self.current, e)
         finally:
             self.stats.emulation_seconds = time.perf_counter() - started
             self.stats.instructions = self.cpu.work.instructions
@@ -300,6 +313,9 @@ class Machine:
     def _run(self) -> Outcome:
         thread = self.current
         while True:
+            stop = self.watchdog.check()
+            if stop is not None:
+                return self._stopped(thread, stop)
             ended = self._deliver_pending(thread)
             if ended is not None:
                 return ended
@@ -307,8 +323,8 @@ class Machine:
             deadline = self.scheduler.next_deadline()
             if deadline is not None:
                 budget = min(budget, self.clock.instructions_until(deadline))
-            if self.config.max_instructions is not None:
-                left = self.config.max_instructions - self.cpu.instructions
+            if self.config.limits.instructions is not None:
+                left = self.config.limits.instructions - self.cpu.instructions
                 if left <= 0:
                     return self._budget_reached(thread)
                 budget = min(budget, left)
@@ -466,6 +482,9 @@ class Machine:
         name = sc.name
         self.stats.by_syscall[name] = self.stats.by_syscall.get(name, 0) + 1
         if not self._recording:
+            self.recent_syscalls.append(
+                SyscallEvent(self.cpu.instructions, tid, 0, nr, name, tuple(args), None, result)
+            )
             return
         decoded_result = None
         if decoded is not None:
@@ -477,6 +496,7 @@ class Machine:
             self.cpu.instructions, tid, self._seq, nr, name, tuple(args), decoded, result, decoded_result
         )
         self.syscall_events.append(event)
+        self.recent_syscalls.append(event)
         self._emit(event)
 
     def _emit(self, event: Event) -> None:
@@ -526,6 +546,9 @@ class Machine:
     def exists(self, tid: int) -> bool:
         return tid in self.scheduler.threads
 
+    def live_threads(self) -> int:
+        return len(self.scheduler.threads)
+
     def stack_pointer(self) -> int:
         return self.cpu.uc.reg_read(x86.UC_X86_REG_RSP)
 
@@ -567,11 +590,12 @@ class Machine:
             return None
         if self._deliver(thread, info, Trap(), thread.rip):
             return None
-        report = (
-            f"emulator: guest killed by {render_signal(info.signo)} (sent by tkill/tgkill, default action)\n"
-            f"  thread {thread.tid} at {describe_location(self, thread.rip)}"
-        )
-        return Outcome(128 + info.signo, "signal", info.signo, report)
+        if info.signo == SIGXFSZ and self.kernel.limit_hits["write-bytes"]:
+            why = f"the kernel: --max-write-bytes {self.config.limits.write_bytes} reached (RLIMIT_FSIZE)"
+        else:
+            why = "tkill/tgkill"
+        headline = f"emulator: guest killed by {render_signal(info.signo)} (sent by {why}, default action)"
+        return Outcome(128 + info.signo, "signal", info.signo, describe_stop(self, headline, thread))
 
     def _deliver_fault(self, thread: Thread, info: SignalInfo, trap: Trap) -> bool:
         """A synchronous fault: to the guest's handler if it has one and does not block the signal
@@ -619,23 +643,36 @@ class Machine:
         return Outcome(128 + signal, "signal", signal, report.text)
 
     def _internal_error(self, thread: Thread, error: Exception) -> Outcome:
-        where_text = describe_location(self, thread.rip)
-        report = (
+        """A bug of ours: say so, write a reproducer bundle, and keep the traceback out of stderr."""
+        headline = (
             f"emulator: internal error, a bug in the emulator: {type(error).__name__}: {error}\n"
-            f"  thread {thread.tid} at {where_text}, after {self.cpu.instructions} instructions; "
-            f"seed {self.config.seed}; run with EMULATOR_DEBUG=1 for the Python traceback"
+            f"  after {self.cpu.instructions} instructions, seed {self.config.seed}"
         )
-        if os.environ.get("EMULATOR_DEBUG"):
-            report += "\n" + "".join(traceback.format_exception(error))
-        return Outcome(exitcodes.INTERNAL_ERROR, "internal-error", report=report)
+        try:
+            report = describe_stop(self, headline, thread)
+        except Exception as e:  # the machine may be too broken to describe
+            report = f"{headline}\n  (no thread report: {type(e).__name__}: {e})"
+        path = bundle.write(self, error, report)
+        report += f"\nemulator: reproducer bundle (with the Python traceback) in {path}" if path else ""
+        return Outcome(exitcodes.INTERNAL_ERROR, "internal-error", report=report, bundle=path)
 
     def _budget_reached(self, thread: Thread) -> Outcome:
-        return Outcome(
-            exitcodes.INSTRUCTION_BUDGET,
-            "instruction-budget",
-            report=f"emulator: instruction budget of {self.config.max_instructions} reached; "
-            f"thread {thread.tid} at {describe_location(self, thread.rip)}",
+        headline = (
+            f"emulator: instruction limit reached: --max-instructions {self.config.limits.instructions}"
         )
+        return Outcome(
+            exitcodes.INSTRUCTION_BUDGET, "instruction-budget", report=describe_stop(self, headline, thread)
+        )
+
+    def _stopped(self, thread: Thread, reason: str) -> Outcome:
+        """The watchdog stopped the guest: host time ran out, or Ctrl-C."""
+        if reason == "timeout":
+            headline = (
+                f"emulator: time limit reached: --timeout {self.config.limits.timeout:g} s of host time"
+            )
+            return Outcome(exitcodes.TIMEOUT, "timeout", report=describe_stop(self, headline, thread))
+        headline = f"emulator: interrupted (Ctrl-C) after {self.cpu.instructions} guest instructions"
+        return Outcome(exitcodes.INTERRUPTED, "interrupted", report=describe_stop(self, headline, thread))
 
 
 def _runs(pages: dict[int, int]) -> list[tuple[int, int, int]]:

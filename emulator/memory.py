@@ -23,7 +23,7 @@ from unicorn import UC_PROT_EXEC, UC_PROT_NONE, UC_PROT_READ, UC_PROT_WRITE, Uc,
 
 from syscalls import errno
 from syscalls.abi import BadAddress
-from syscalls.errno import SyscallError
+from syscalls.errno import LimitError, SyscallError
 
 PAGE = 0x1000
 CHUNK = 0x20_0000  # 2 MiB: the granule of unicorn regions
@@ -52,10 +52,17 @@ def _uc_prot(prot: int) -> int:
 
 
 class OutOfMemory(SyscallError):
-    """The guest asked for more than its memory limit or address space allows."""
+    """The guest asked for more than its address space allows."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(errno.ENOMEM, detail)
+
+
+class MemoryLimitReached(LimitError):
+    """The guest asked for more committed memory than ``--memory-limit`` allows: ENOMEM."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__("memory", errno.ENOMEM, f"guest memory limit of {limit} bytes reached")
 
 
 class MappingExists(SyscallError):
@@ -220,7 +227,7 @@ class AddressSpace:
             raise MappingExists(f"{start:#x}")
         new_commit = (end - start) if prot else 0
         if self.committed - self._committed_in(start, end) + new_commit > self.limit:
-            raise OutOfMemory(f"guest memory limit of {self.limit} bytes reached")
+            raise MemoryLimitReached(self.limit)
         self._release(start, end)
         self.vmas.insert(Vma(start, end, prot, name))
         self.committed += new_commit
@@ -243,7 +250,7 @@ class AddressSpace:
             else 0
         )
         if self.committed + gained > self.limit:
-            raise OutOfMemory(f"guest memory limit of {self.limit} bytes reached")
+            raise MemoryLimitReached(self.limit)
         self.committed += gained - (0 if prot else self._committed_in(start, end))
         self.vmas.protect(start, end, prot)
         self._sync(start, end)
@@ -279,7 +286,7 @@ class AddressSpace:
                 self.map(old_top, new_top - old_top, PROT_READ | PROT_WRITE, "[heap]")
             elif new_top < old_top:
                 self.unmap(new_top, old_top - new_top)
-        except OutOfMemory:
+        except (OutOfMemory, MemoryLimitReached):
             return self.brk
         self.brk = new
         return self.brk

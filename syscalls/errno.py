@@ -438,3 +438,15 @@ class SyscallError(Exception):
         self.detail = detail
         text = describe(errno)
         super().__init__(f"{text}: {detail}" if detail else text)
+
+
+class LimitError(SyscallError):
+    """A resource limit of the run answered the guest with an error (EAGAIN, EMFILE, EFBIG, ENOMEM).
+
+    Separate from SyscallError so the kernel can count how often each limit
+    was hit and the emulator can say so at exit: the guest only sees the errno.
+    """
+
+    def __init__(self, limit: str, errno: int, detail: str = "") -> None:
+        self.limit = limit  # "threads", "fds", "write-bytes", "memory"
+        super().__init__(errno, detail)

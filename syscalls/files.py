@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from syscalls import errno
-from syscalls.errno import SyscallError
+from syscalls.errno import LimitError, SyscallError
 from syscalls.kernel import Kernel, Task, handles
 from syscalls.kinds import signed32, signed64
 from syscalls.outcome import Outcome
@@ -74,7 +75,7 @@ class OpenFile:
     def write(self, k: Kernel, buf: int, count: int) -> Outcome:
         if self.stream_fd is None or self.stream_fd == 0:
             return -errno.EBADF
-        return k.console.write(self.stream_fd, k.mem.read(buf, count))
+        return k.console.write(self.stream_fd, k.mem.read(buf, k.account_write(count)))
 
     def ready(self) -> int | None:
         """epoll readiness (EPOLLIN|EPOLLOUT...); None: cannot be polled (epoll_ctl says EPERM)."""
@@ -94,6 +95,7 @@ class FdTable:
 
     files: dict[int, OpenFile] = field(default_factory=dict)
     cloexec: set[int] = field(default_factory=set)
+    limit: Callable[[], int] = lambda: 1024  # RLIMIT_NOFILE's soft value: fds must stay below it
 
     def __post_init__(self) -> None:
         for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
@@ -106,9 +108,15 @@ class FdTable:
         return f
 
     def install(self, f: OpenFile, lowest: int = 0, cloexec: bool = False) -> int:
+        """The lowest free fd >= ``lowest``; EMFILE at RLIMIT_NOFILE (EINVAL if ``lowest`` is past it)."""
+        limit = self.limit()
+        if lowest >= limit:
+            raise SyscallError(errno.EINVAL)
         fd = lowest
         while fd in self.files:
             fd += 1
+        if fd >= limit:
+            raise LimitError("fds", errno.EMFILE, f"RLIMIT_NOFILE is {limit}")
         self.files[fd] = f
         if cloexec:
             self.cloexec.add(fd)
@@ -209,7 +217,8 @@ def writev(k: Kernel, t: Task, fd: int, iov: int, iovcnt: int) -> int:
     f = k.fds.get(fd)
     if f.stream_fd is None or f.stream_fd == 0:
         return -errno.EBADF
-    return k.console.write(f.stream_fd, b"".join(parts))
+    data = b"".join(parts)
+    return k.console.write(f.stream_fd, data[: k.account_write(len(data))])
 
 
 @handles

@@ -17,8 +17,9 @@ from typing import Protocol
 
 from syscalls import errno
 from syscalls.abi import BadAddress, GuestMemory
-from syscalls.errno import SyscallError
+from syscalls.errno import LimitError, SyscallError
 from syscalls.outcome import Outcome
+from syscalls.sigframe import SignalInfo
 from syscalls.table import TABLE, Support
 
 
@@ -69,6 +70,10 @@ class Threads(Protocol):
         ...
 
     def exists(self, tid: int) -> bool: ...
+    def live_threads(self) -> int:
+        """Threads of the process that have not exited (clone checks RLIMIT_NPROC against it)."""
+        ...
+
     def stack_pointer(self) -> int:
         """The calling thread's RSP (rt_sigreturn finds its frame there)."""
         ...
@@ -84,6 +89,27 @@ class Console(Protocol):
     def read(self, fd: int, size: int) -> bytes: ...
 
 
+RLIMIT_FSIZE, RLIMIT_NPROC, RLIMIT_NOFILE = 1, 6, 7
+SIGXFSZ, SI_USER = 25, 0
+DEFAULT_MAX_THREADS = 10_000  # Go's own default (debug.SetMaxThreads): Go's message comes first
+DEFAULT_MAX_WRITE_BYTES = 1 << 30
+
+
+@dataclass(frozen=True)
+class GuestLimits:
+    """The run's limits the guest meets as Linux resource limits: an errno, not the end of the run.
+
+    ``threads`` is RLIMIT_NPROC (clone answers EAGAIN), ``fds`` RLIMIT_NOFILE
+    (EMFILE; None keeps a login shell's 1024 soft / 4096 hard), and
+    ``write_bytes`` caps all bytes written to files and the standard streams
+    together (EFBIG plus SIGXFSZ, as at RLIMIT_FSIZE; None: no cap).
+    """
+
+    threads: int = DEFAULT_MAX_THREADS
+    fds: int | None = None
+    write_bytes: int | None = DEFAULT_MAX_WRITE_BYTES
+
+
 @dataclass
 class KernelConfig:
     """What the guest sees of its world; every field is part of a run's identity."""
@@ -97,6 +123,7 @@ class KernelConfig:
     argv: list[bytes] = field(default_factory=list)
     envp: list[bytes] = field(default_factory=list)
     exe_path: str = "/proc/self/exe"
+    limits: GuestLimits = field(default_factory=GuestLimits)
 
 
 Handler = Callable[..., Outcome]
@@ -136,10 +163,16 @@ class Kernel:
         self.threads = threads
         self.console = console
         self.random = random.Random(config.seed)
-        self.fds = FdTable()
         self.signals = SignalTable()
         self.rlimits: dict[int, tuple[int, int]] = default_rlimits()
+        self.rlimits[RLIMIT_NPROC] = (config.limits.threads, config.limits.threads)
+        if config.limits.fds is not None:
+            self.rlimits[RLIMIT_NOFILE] = (config.limits.fds, config.limits.fds)
+        self.fds = FdTable(limit=lambda: self.rlimits[RLIMIT_NOFILE][0])
         self.unimplemented: Counter[str] = Counter()
+        self.limit_hits: Counter[str] = Counter()  # limit name -> syscalls it failed
+        self.written = 0  # bytes written to files and standard streams, for limits.write_bytes
+        self.current: Task | None = None  # the thread whose syscall is being handled
         # number -> (name, handler, how many register arguments it takes)
         self._dispatch: dict[int, tuple[str, Handler | None, int]] = {}
         for nr, sc in TABLE.items():
@@ -154,9 +187,31 @@ class Kernel:
             if sc is None or sc.support is Support.NONE:
                 self.unimplemented[name] += 1
             return -errno.ENOSYS
+        self.current = task
         try:
             return handler(self, task, *args[:argc])
+        except LimitError as e:
+            self.limit_hits[e.limit] += 1
+            return -e.errno
         except SyscallError as e:
             return -e.errno
         except BadAddress:
             return -errno.EFAULT
+
+    def account_write(self, count: int) -> int:
+        """How many of ``count`` bytes the current write may take under ``limits.write_bytes``.
+
+        Every write to a file or a standard stream calls this before writing.
+        Linux at RLIMIT_FSIZE: a write that would cross the limit is cut short
+        to it; one at the limit gets EFBIG and SIGXFSZ (which kills unless
+        handled or ignored, as Go ignores it).
+        """
+        limit = self.config.limits.write_bytes
+        room = count if limit is None else min(count, limit - self.written)
+        if count and room <= 0:
+            if self.current is not None:
+                info = SignalInfo(SIGXFSZ, SI_USER, pid=self.config.pid, uid=self.config.uid)
+                self.signals.pending.setdefault(self.current.tid, {}).setdefault(SIGXFSZ, info)
+            raise LimitError("write-bytes", errno.EFBIG, f"{limit} bytes written")
+        self.written += room
+        return room

@@ -94,6 +94,8 @@ def _get_set_rlimit(k: Kernel, resource: int, new: int, old: int) -> int:
         cur, maximum = _RLIMIT.unpack(k.mem.read(new, _RLIMIT.size))
         if cur > maximum:
             return -errno.EINVAL
+        if maximum > k.rlimits[resource][1]:
+            return -errno.EPERM  # an unprivileged process cannot raise a hard limit (nor escape --max-fds)
     if old:
         k.mem.write(old, _RLIMIT.pack(*k.rlimits[resource]))
     if new:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from syscalls import errno
 from syscalls.abi import write_u32, write_u64
-from syscalls.kernel import Kernel, Task, handles
+from syscalls.errno import LimitError
+from syscalls.kernel import RLIMIT_NPROC, Kernel, Task, handles
 from syscalls.outcome import ExitGroup, ExitThread, Yield
 
 CLONE_VM = 0x100
@@ -23,6 +24,9 @@ ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1
 def clone(k: Kernel, t: Task, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int) -> int:
     if flags & _THREAD_FLAGS != _THREAD_FLAGS:
         return -errno.ENOSYS  # new processes (fork, vfork) are not emulated
+    nproc = k.rlimits[RLIMIT_NPROC][0]
+    if k.threads.live_threads() >= nproc:
+        raise LimitError("threads", errno.EAGAIN, f"RLIMIT_NPROC is {nproc}")
     tid = k.threads.clone(
         t,
         stack=stack,

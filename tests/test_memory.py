@@ -7,7 +7,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from unicorn import UC_ARCH_X86, UC_MODE_64, Uc
 
-from emulator.memory import CHUNK, PAGE, AddressSpace, MappingExists, NotMapped, OutOfMemory, Vma, VmaMap
+from emulator.memory import (
+    CHUNK,
+    PAGE,
+    AddressSpace,
+    MappingExists,
+    MemoryLimitReached,
+    NotMapped,
+    Vma,
+    VmaMap,
+)
 from syscalls.abi import BadAddress
 
 RW, RO, NONE = 3, 1, 0
@@ -138,9 +147,9 @@ def test_memory_limit_counts_committed_pages_only() -> None:
     a = space(limit=1 << 20)
     a.map(BASE, 1 << 30, NONE)  # reservations are free
     a.map(BASE, 1 << 20, RW)
-    with pytest.raises(OutOfMemory):
+    with pytest.raises(MemoryLimitReached):
         a.map(BASE + (1 << 20), PAGE, RW)
-    with pytest.raises(OutOfMemory):
+    with pytest.raises(MemoryLimitReached):
         a.protect(BASE + (2 << 20), PAGE, RW)
     a.protect(BASE, PAGE, NONE)
     a.map(BASE + (1 << 20), PAGE, RW)  # the page given up makes room

@@ -1,0 +1,110 @@
+"""Where a stopped guest thread is: a frame-pointer backtrace and the goroutine it runs.
+
+Read from guest memory when a report is written, never while the guest runs.
+Go keeps frame pointers on amd64: a function with a frame pushes RBP and
+points RBP at the saved value, so ``[rbp]`` is the caller's RBP and
+``[rbp+8]`` the return address. Frameless leaf functions do not, so a
+leaf's caller can be missing (Go's own unwinder uses the pclntab's SP
+deltas). Every step is checked, since a report is written when something
+already went wrong: the frame must lie in writable memory and above the
+previous one on the same stack, the return address in executable memory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from emulator.memory import PROT_EXEC, PROT_READ, PROT_WRITE, AddressSpace
+from syscalls.abi import BadAddress
+
+MAX_FRAMES = 32
+# Offset of runtime.g's goid field, read from runtime.g in each pinned toolchain's DWARF
+# (hello fixture): 1.23 and 1.24 carry an extra word (syscallbp) before it.
+GOID_OFFSETS = {
+    (1, 21): 152,
+    (1, 22): 152,
+    (1, 23): 160,
+    (1, 24): 160,
+    (1, 25): 152,
+    (1, 26): 152,
+    (1, 27): 152,
+}
+G_STACK_LO, G_STACK_HI = 0, 8  # runtime.g starts with its stack bounds (stack.lo, stack.hi)
+TLS_G = -8  # linux/amd64 Go keeps the current g at -8(FS) (runtime.tlsg)
+# Where a goroutine's or a thread's frame chain ends.
+_OUTERMOST = ("runtime.goexit", "runtime.mstart", "runtime.rt0_go")
+
+
+@dataclass(frozen=True)
+class Goroutine:
+    """The goroutine a thread runs, or why it is not known."""
+
+    goid: int | None
+    note: str = ""  # "system stack" for g0/gsignal (goid 0), or why goid is unknown
+
+    def describe(self) -> str:
+        if self.goid is None:
+            return f"goroutine unknown ({self.note})"
+        return f"goroutine {self.goid}" + (f" ({self.note})" if self.note else "")
+
+
+def _read_u64(mem: AddressSpace, addr: int) -> int | None:
+    try:
+        return int.from_bytes(mem.read(addr, 8), "little")
+    except (BadAddress, OverflowError, ValueError):
+        return None
+
+
+def _vma_with(mem: AddressSpace, addr: int, prot: int):
+    vma = mem.vmas.find(addr)
+    return vma if vma is not None and vma.prot & prot == prot else None
+
+
+def frame_pcs(
+    mem: AddressSpace, rip: int, rbp: int, function_of: Callable[[int], str | None], depth: int = MAX_FRAMES
+) -> list[int]:
+    """``rip`` then the return addresses up the RBP chain, innermost first."""
+    pcs, fp = [rip], rbp
+    while len(pcs) < depth and not (function_of(pcs[-1]) or "").startswith(_OUTERMOST):
+        vma = _vma_with(mem, fp, PROT_READ | PROT_WRITE)
+        if fp % 8 or vma is None or fp + 16 > vma.end:
+            break
+        caller_fp, ret = _read_u64(mem, fp), _read_u64(mem, fp + 8)
+        if caller_fp is None or ret is None or _vma_with(mem, ret, PROT_EXEC) is None:
+            break
+        pcs.append(ret)
+        if caller_fp <= fp and mem.vmas.find(caller_fp) is vma:
+            break  # on one stack a caller's frame lies above its callee's: a loop, or garbage
+        fp = caller_fp
+    return pcs
+
+
+def go_minor(version: str | None) -> tuple[int, int] | None:
+    """``go1.27.3`` -> (1, 27)."""
+    found = re.match(r"go(\d+)\.(\d+)", version or "")
+    return (int(found[1]), int(found[2])) if found else None
+
+
+def goroutine(mem: AddressSpace, go_version: str | None, regs: dict[str, int]) -> Goroutine:
+    """The goroutine running on a thread: its g from TLS (-8(FS)) or R14 (ABIInternal),
+    trusted only if the thread's RSP lies within that g's stack bounds."""
+    minor = go_minor(go_version)
+    if minor is None:
+        return Goroutine(None, "not a Go binary, or its version is unreadable")
+    offset = GOID_OFFSETS.get(minor)
+    if offset is None:
+        return Goroutine(None, f"no goid offset known for Go {minor[0]}.{minor[1]}")
+    rsp = regs["rsp"]
+    for g in (_read_u64(mem, regs["fs_base"] + TLS_G) if regs["fs_base"] else None, regs["r14"]):
+        if not g:
+            continue
+        lo, hi = _read_u64(mem, g + G_STACK_LO), _read_u64(mem, g + G_STACK_HI)
+        if lo is None or hi is None or not lo <= rsp < hi:
+            continue
+        goid = _read_u64(mem, g + offset)
+        if goid is None:
+            continue
+        return Goroutine(goid, "g0 or gsignal: the system stack" if goid == 0 else "")
+    return Goroutine(None, "no g whose stack holds RSP (not in Go code, or before the runtime set g)")
