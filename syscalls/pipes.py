@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from syscalls import errno
 from syscalls.abi import write_i32
+from syscalls.errno import SyscallError
 from syscalls.files import O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY, OpenFile
 from syscalls.kernel import Kernel, Task, handles
 from syscalls.outcome import Block, ObjectWait, Outcome
@@ -95,7 +96,12 @@ def pipe2(k: Kernel, t: Task, pipefd: int, flags: int) -> int:
     nonblock = flags & O_NONBLOCK
     cloexec = bool(flags & O_CLOEXEC)
     read_fd = k.fds.install(PipeEnd("pipe:[read]", flags=O_RDONLY | nonblock, buffer=pipe), cloexec=cloexec)
-    write_fd = k.fds.install(PipeEnd("pipe:[write]", flags=O_WRONLY | nonblock, buffer=pipe), cloexec=cloexec)
+    write_end = PipeEnd("pipe:[write]", flags=O_WRONLY | nonblock, buffer=pipe)
+    try:
+        write_fd = k.fds.install(write_end, cloexec=cloexec)
+    except SyscallError:
+        k.fds.close(read_fd)  # Linux finds both fds before installing either: EMFILE leaves none
+        raise
     write_i32(k.mem, pipefd, read_fd)
     write_i32(k.mem, pipefd + 4, write_fd)
     return 0
