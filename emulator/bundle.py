@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from emulator.limits import Limits
     from emulator.machine import Machine
 
 FILES = ("bundle.json", "traceback.txt", "report.txt", "trace-tail.txt", "reproduce.sh")
@@ -91,8 +92,21 @@ def _write_into(path: Path, machine: Machine, error: BaseException, report: str)
     command += ["--cpus", str(config.cpus)] + [a for e in config.env for a in ("--env", e)]
     if not config.vdso:
         command.append("--no-vdso")
+    command += _limit_flags(config.limits)
     command += ["--", *config.argv[1:]]
     (path / "reproduce.sh").write_text("#!/bin/sh\n" + shlex.join(command) + "\n", encoding="utf-8")
+
+
+def _limit_flags(limits: Limits) -> list[str]:
+    """The flags that recreate ``limits`` (host time excepted: it is not part of the run's identity)."""
+    unlimited = "unlimited"
+    flags = ["--memory-limit", str(limits.memory), "--max-threads", str(limits.threads)]
+    flags += ["--max-write-bytes", str(limits.write_bytes or unlimited)]
+    if limits.instructions is not None:
+        flags += ["--max-instructions", str(limits.instructions)]
+    if limits.fds is not None:
+        flags += ["--max-fds", str(limits.fds)]
+    return flags
 
 
 def _sha256(path: Path) -> str | None:

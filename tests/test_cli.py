@@ -76,7 +76,10 @@ def test_the_statuses_are_distinct() -> None:
         exitcodes.USAGE,
         exitcodes.DEADLOCK,
         exitcodes.INSTRUCTION_BUDGET,
+        exitcodes.TIMEOUT,
         exitcodes.INTERNAL_ERROR,
+        exitcodes.INTERRUPTED,
+        128 + 25,  # SIGXFSZ at --max-write-bytes
     ]
     assert len(statuses) == len(set(statuses))
 

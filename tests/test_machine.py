@@ -165,13 +165,15 @@ def test_clear_child_tid_wakes_the_joiner(tmp_path: Path) -> None:
 
 
 def test_a_bug_in_a_handler_is_reported_as_ours(tmp_path: Path, monkeypatch) -> None:
-    from syscalls.kernel import HANDLERS
+    from syscalls.kernel import load_handlers
+
+    HANDLERS = load_handlers()  # every area module imported: a later import would register getpid again
 
     def broken(k, t):
         raise ZeroDivisionError("simulated bug")
 
     monkeypatch.setitem(HANDLERS, "getpid", broken)
-    result = api.run(program(tmp_path, syscall(39) + exit_group(0)))
+    result = api.run(program(tmp_path, syscall(39) + exit_group(0)), bundle_dir=tmp_path / "bundles")
     assert result.exit_status == exitcodes.INTERNAL_ERROR
     assert "internal error, a bug in the emulator: ZeroDivisionError: simulated bug" in result.report
     assert "Traceback" not in result.report

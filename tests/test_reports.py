@@ -133,7 +133,9 @@ def test_a_deadlock_report_shows_where_each_thread_waits(tmp_path: Path) -> None
 
 
 def break_getpid(monkeypatch: pytest.MonkeyPatch) -> None:
-    from syscalls.kernel import HANDLERS
+    from syscalls.kernel import load_handlers
+
+    HANDLERS = load_handlers()  # every area module imported: a later import would register getpid again
 
     def broken(k, t):
         raise ZeroDivisionError("simulated bug")
