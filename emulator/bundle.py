@@ -86,7 +86,7 @@ def _write_into(path: Path, machine: Machine, error: BaseException, report: str)
     (path / "bundle.json").write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
     (path / "traceback.txt").write_text("".join(traceback.format_exception(error)), encoding="utf-8")
     (path / "report.txt").write_text(report + "\n", encoding="utf-8")
-    tail = [f"[pid {e.tid:>5}] {format_recent(e)}" for e in machine.recent_syscalls]
+    tail = [f"[pid {e.tid:>5}] {format_recent(e)}" for e in machine.recent_syscalls()]
     (path / "trace-tail.txt").write_text("".join(line + "\n" for line in tail), encoding="utf-8")
     command = [sys.executable, "-m", "emulator", "run", str(binary), "--seed", str(config.seed)]
     command += ["--cpus", str(config.cpus)] + [a for e in config.env for a in ("--env", e)]

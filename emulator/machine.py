@@ -195,7 +195,10 @@ class Machine:
         )
         self.stats = Stats()
         self.syscall_events: list[SyscallEvent] = []
-        self.recent_syscalls: deque[SyscallEvent] = deque(maxlen=RECENT_SYSCALLS)
+        # the last syscalls for reports: events when recording, else raw (instructions, tid, nr, args, result)
+        self._recent: deque[SyscallEvent | tuple[int, int, int, list[int], int | None]] = deque(
+            maxlen=RECENT_SYSCALLS
+        )
         self.watchdog = Watchdog(self.cpu.request_stop, config.limits.timeout, config.catch_interrupt)
         self._seq = 0
         self._next_tid = self.kernel.config.pid
@@ -482,9 +485,7 @@ class Machine:
         name = sc.name
         self.stats.by_syscall[name] = self.stats.by_syscall.get(name, 0) + 1
         if not self._recording:
-            self.recent_syscalls.append(
-                SyscallEvent(self.cpu.instructions, tid, 0, nr, name, tuple(args), None, result)
-            )
+            self._recent.append((self.cpu.instructions, tid, nr, args, result))  # no event: this is hot
             return
         decoded_result = None
         if decoded is not None:
@@ -496,8 +497,17 @@ class Machine:
             self.cpu.instructions, tid, self._seq, nr, name, tuple(args), decoded, result, decoded_result
         )
         self.syscall_events.append(event)
-        self.recent_syscalls.append(event)
+        self._recent.append(event)
         self._emit(event)
+
+    def recent_syscalls(self) -> list[SyscallEvent]:
+        """The last RECENT_SYSCALLS finished syscalls, oldest first (undecoded unless recording)."""
+        return [
+            r
+            if isinstance(r, SyscallEvent)
+            else SyscallEvent(r[0], r[1], 0, r[2], lookup(r[2]).name, tuple(r[3]), None, r[4])
+            for r in self._recent
+        ]
 
     def _emit(self, event: Event) -> None:
         for sink in self.sinks:

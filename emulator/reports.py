@@ -182,7 +182,7 @@ def describe_machine(machine: Machine, first: Thread | None) -> str:
     lines: list[str] = []
     for t in threads:
         lines += describe_thread(machine, t, current=t is first)
-    lines += describe_recent_syscalls(machine.recent_syscalls)
+    lines += describe_recent_syscalls(machine.recent_syscalls())
     return "\n".join(lines)
 
 
