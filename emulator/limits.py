@@ -7,6 +7,10 @@ prints its own fatal error). Those that are the emulator's own (guest
 instructions, host time, Ctrl-C) end the run with a report and a status of
 ours (``emulator.exitcodes``). The trace-size limit only truncates the trace.
 
+A second Ctrl-C raises KeyboardInterrupt in the main thread, for the one case
+the first cannot reach: the main thread blocked in a host call (a guest
+reading the terminal), which Python retries after running the handler.
+
 Stopping from outside: unicorn holds the main thread inside ``emu_start``
 (ctypes releases the GIL there, but Python runs no signal handler until it
 returns), and an asynchronous ``uc_emu_stop`` can re-execute an instruction
@@ -94,6 +98,7 @@ class Watchdog:
         self._thread: threading.Thread | None = None
         self._old_handler = None
         self._old_wakeup = -1
+        self._presses = 0
 
     def trip(self, reason: str) -> None:
         """Stop the guest at the next block boundary (idempotent; the first reason wins)."""
@@ -114,7 +119,7 @@ class Watchdog:
         for fd in self._pipe:
             os.set_blocking(fd, False)
         if self._catch:
-            self._old_handler = signal.signal(signal.SIGINT, lambda _sig, _frame: self.trip("interrupted"))
+            self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
             # The C-level handler writes the signal number here at once, even inside emu_start.
             self._old_wakeup = signal.set_wakeup_fd(self._pipe[1], warn_on_full_buffer=False)
         self._thread = threading.Thread(target=self._watch, name="emulator-watchdog", daemon=True)
@@ -134,6 +139,15 @@ class Watchdog:
         for fd in self._pipe:
             os.close(fd)
         self._pipe = None
+
+    def _on_sigint(self, _signo: int, _frame: object) -> None:
+        """Python's own handler, run by the main thread between bytecodes. The watcher thread
+        already stopped the CPU; a second Ctrl-C raises, to break out of a blocking host call
+        (a guest reading the terminal), which Python otherwise retries after the handler."""
+        self._presses += 1
+        if self._presses > 1:
+            raise KeyboardInterrupt
+        self.trip("interrupted")
 
     def _watch(self) -> None:
         assert self._pipe is not None

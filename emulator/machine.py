@@ -303,6 +303,8 @@ class Machine:
                     outcome = self._run()
                 except Exception as e:  # outside the CPU: in the scheduler, a sink, the run loop
                     outcome = self._internal_error(self.current, e)
+                except KeyboardInterrupt:  # a second Ctrl-C, wherever the main thread was
+                    outcome = self._stopped(self.current, "interrupted")
         finally:
             self.stats.emulation_seconds = time.perf_counter() - started
             self.stats.instructions = self.cpu.work.instructions
@@ -658,20 +660,25 @@ class Machine:
             f"emulator: internal error, a bug in the emulator: {type(error).__name__}: {error}\n"
             f"  after {self.cpu.instructions} instructions, seed {self.config.seed}"
         )
-        try:
-            report = describe_stop(self, headline, thread)
-        except Exception as e:  # the machine may be too broken to describe
-            report = f"{headline}\n  (no thread report: {type(e).__name__}: {e})"
+        report = self._describe(headline, thread)
         path = bundle.write(self, error, report)
         report += f"\nemulator: reproducer bundle (with the Python traceback) in {path}" if path else ""
         return Outcome(exitcodes.INTERNAL_ERROR, "internal-error", report=report, bundle=path)
+
+    def _describe(self, headline: str, thread: Thread) -> str:
+        """``headline`` and where every thread is; just the headline if the machine is too broken
+        to describe (a bug of ours, an interrupt in the middle of a syscall)."""
+        try:
+            return describe_stop(self, headline, thread)
+        except Exception as e:
+            return f"{headline}\n  (no thread report: {type(e).__name__}: {e})"
 
     def _budget_reached(self, thread: Thread) -> Outcome:
         headline = (
             f"emulator: instruction limit reached: --max-instructions {self.config.limits.instructions}"
         )
         return Outcome(
-            exitcodes.INSTRUCTION_BUDGET, "instruction-budget", report=describe_stop(self, headline, thread)
+            exitcodes.INSTRUCTION_BUDGET, "instruction-budget", report=self._describe(headline, thread)
         )
 
     def _stopped(self, thread: Thread, reason: str) -> Outcome:
@@ -680,9 +687,9 @@ class Machine:
             headline = (
                 f"emulator: time limit reached: --timeout {self.config.limits.timeout:g} s of host time"
             )
-            return Outcome(exitcodes.TIMEOUT, "timeout", report=describe_stop(self, headline, thread))
+            return Outcome(exitcodes.TIMEOUT, "timeout", report=self._describe(headline, thread))
         headline = f"emulator: interrupted (Ctrl-C) after {self.cpu.instructions} guest instructions"
-        return Outcome(exitcodes.INTERRUPTED, "interrupted", report=describe_stop(self, headline, thread))
+        return Outcome(exitcodes.INTERRUPTED, "interrupted", report=self._describe(headline, thread))
 
 
 def _runs(pages: dict[int, int]) -> list[tuple[int, int, int]]:

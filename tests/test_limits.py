@@ -266,3 +266,28 @@ def test_bad_limit_values_are_usage_errors(flag: str, capfd: pytest.CaptureFixtu
     _, err = capfd.readouterr()
     assert status == exitcodes.USAGE
     assert err.startswith("emulator: ") and err.count("\n") == 1
+
+
+def test_a_second_ctrl_c_stops_a_guest_blocked_reading_the_terminal(tmp_path: Path) -> None:
+    """The main thread sits in a host read(0) that Python retries after the first Ctrl-C."""
+    code = syscall(1, 1, DATA, len(MESSAGE)) + syscall(0, 0, DATA + 0x100, 16) + exit_group(0)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "run", str(program(tmp_path, code, MESSAGE))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == MESSAGE  # now blocked reading our (open, empty) pipe
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert proc.poll() is None  # the first cannot reach into the host read
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == exitcodes.INTERRUPTED
+    text = err.decode()
+    assert text.startswith("emulator: interrupted (Ctrl-C) after ")
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text
