@@ -87,9 +87,18 @@ def go_minor(version: str | None) -> tuple[int, int] | None:
     return (int(found[1]), int(found[2])) if found else None
 
 
-def goroutine(mem: AddressSpace, go_version: str | None, regs: dict[str, int]) -> Goroutine:
-    """The goroutine running on a thread: its g from TLS (-8(FS)) or R14 (ABIInternal),
-    trusted only if the thread's RSP lies within that g's stack bounds."""
+def goroutine(
+    mem: AddressSpace,
+    go_version: str | None,
+    regs: dict[str, int],
+    signal_stack: tuple[int, int] | None = None,
+) -> Goroutine:
+    """The goroutine running on a thread: its g from TLS (-8(FS)) or R14 (ABIInternal).
+
+    Trusted when the thread's RSP lies within that g's stack bounds, or when
+    RSP is on the thread's signal stack ``(start, end)``: a handler runs there
+    for the goroutine it interrupted until Go switches g to gsignal.
+    """
     minor = go_minor(go_version)
     if minor is None:
         return Goroutine(None, "not a Go binary, or its version is unreadable")
@@ -97,14 +106,17 @@ def goroutine(mem: AddressSpace, go_version: str | None, regs: dict[str, int]) -
     if offset is None:
         return Goroutine(None, f"no goid offset known for Go {minor[0]}.{minor[1]}")
     rsp = regs["rsp"]
+    in_handler = signal_stack is not None and signal_stack[0] <= rsp < signal_stack[1]
     for g in (_read_u64(mem, regs["fs_base"] + TLS_G) if regs["fs_base"] else None, regs["r14"]):
         if not g:
             continue
         lo, hi = _read_u64(mem, g + G_STACK_LO), _read_u64(mem, g + G_STACK_HI)
-        if lo is None or hi is None or not lo <= rsp < hi:
+        if lo is None or hi is None or not (lo <= rsp < hi or (in_handler and 0 < lo < hi)):
             continue
         goid = _read_u64(mem, g + offset)
         if goid is None:
             continue
-        return Goroutine(goid, "g0 or gsignal: the system stack" if goid == 0 else "")
+        if goid == 0:
+            return Goroutine(0, "g0 or gsignal: the system stack")
+        return Goroutine(goid, "in a signal handler" if in_handler else "")
     return Goroutine(None, "no g whose stack holds RSP (not in Go code, or before the runtime set g)")

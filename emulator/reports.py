@@ -27,6 +27,7 @@ from emulator import vdso
 from emulator.backtrace import frame_pcs, goroutine
 from emulator.cpu import GENERAL_REGS, MemoryFault
 from emulator.events import SyscallEvent
+from emulator.threads import SS_DISABLE
 from syscalls.errno import describe as describe_errno
 from syscalls.table import lookup
 
@@ -189,7 +190,9 @@ def describe_machine(machine: Machine, first: Thread | None) -> str:
 def describe_thread(machine: Machine, thread: Thread, *, current: bool = False) -> list[str]:
     regs = thread_registers(machine, thread)
     state = "on the CPU" if current else thread.describe_wait()
-    g = goroutine(machine.mem, machine.image.go_version, regs)
+    ss_sp, ss_flags, ss_size = thread.altstack
+    signal_stack = None if ss_flags & SS_DISABLE else (ss_sp, ss_sp + ss_size)
+    g = goroutine(machine.mem, machine.image.go_version, regs, signal_stack)
     lines = [f"thread {thread.tid} ({thread.name}), {state}, {g.describe()}:"]
     names = list(regs)
     for i in range(0, len(names), REGISTERS_PER_LINE):

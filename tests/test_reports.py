@@ -99,7 +99,8 @@ def test_a_go_crash_report_walks_go_frames_on_every_thread() -> None:
     assert lines[0] == "emulator: guest killed by SIGABRT (sent by tkill/tgkill, default action)"
     assert re.match(r"  thread 1000 at 0x[0-9a-f]+ runtime\.raise\+0x[0-9a-f]+$", lines[1])
     headers = [line for line in lines if line.startswith("thread ")]
-    assert len(headers) >= 2 and headers[0].startswith("thread 1000 (nilderef), on the CPU, ")
+    assert len(headers) >= 2
+    assert headers[0] == "thread 1000 (nilderef), on the CPU, goroutine 1 (in a signal handler):"
     assert any("goroutine 0 (g0 or gsignal: the system stack)" in h for h in headers[1:])
     assert report.count("backtrace (frame pointers):") == len(headers)
     # Through the signal frame back into the goroutine that faulted.
