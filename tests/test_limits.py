@@ -128,7 +128,9 @@ def test_ctrl_c_in_a_go_program_names_the_goroutine(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        while proc.poll() is None and "clone(" not in (trace.read_text() if trace.exists() else ""):
+        for _ in range(2000):
+            if proc.poll() is not None or "clone(" in (trace.read_text() if trace.exists() else ""):
+                break
             time.sleep(0.05)
         time.sleep(1)  # into main.main, which runs for about ten seconds more
         proc.send_signal(signal.SIGINT)
@@ -284,7 +286,12 @@ def test_a_second_ctrl_c_stops_a_guest_blocked_reading_the_terminal(tmp_path: Pa
     )
     try:
         assert proc.stdout is not None
-        assert proc.stdout.readline() == MESSAGE  # now blocked reading our (open, empty) pipe
+        assert proc.stdout.readline() == MESSAGE
+        syscall_file = Path(f"/proc/{proc.pid}/syscall")  # the main thread's syscall: read(0, ...)
+        for _ in range(3000):
+            if syscall_file.read_text().startswith("0 0x0 "):
+                break
+            time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
         time.sleep(0.5)
         assert proc.poll() is None  # the first cannot reach into the host read
