@@ -55,6 +55,7 @@ from syscalls.sigframe import (
     build_frame,
 )
 from syscalls.table import decode_args, decode_ret, lookup
+from syscalls.vfs import FsConfig
 
 STACK_TOP = 0x7FFF_FFFF_F000
 STACK_SIZE = 8 << 20
@@ -100,6 +101,7 @@ class RunConfig:
     max_instructions: int | None = None
     record_syscalls: bool = False  # decode arguments and keep every SyscallEvent
     vdso: bool = True  # map a vDSO, so clock_gettime and friends are calls, not syscalls (as natively)
+    filesystem: FsConfig = field(default_factory=FsConfig)  # what of the host the guest sees
 
 
 @dataclass
@@ -180,6 +182,7 @@ class Machine:
                 argv=[os.fsencode(a) for a in config.argv],
                 envp=[os.fsencode(e) for e in config.env],
                 exe_path=os.path.abspath(image.path),
+                filesystem=config.filesystem,
             ),
             self.mem,
             self.clock,
@@ -525,6 +528,9 @@ class Machine:
 
     def exists(self, tid: int) -> bool:
         return tid in self.scheduler.threads
+
+    def thread_ids(self) -> list[int]:
+        return list(self.scheduler.threads)
 
     def stack_pointer(self) -> int:
         return self.cpu.uc.reg_read(x86.UC_X86_REG_RSP)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -20,6 +20,7 @@ from syscalls.abi import BadAddress, GuestMemory
 from syscalls.errno import SyscallError
 from syscalls.outcome import Outcome
 from syscalls.table import TABLE, Support
+from syscalls.vfs import FsConfig, Vfs
 
 
 class Task(Protocol):
@@ -33,11 +34,25 @@ class Task(Protocol):
     robust_list: int
 
 
+class Mapping(Protocol):
+    """One VMA as /proc/self/maps shows it."""
+
+    start: int
+    end: int
+    prot: int
+    name: str
+
+
 class Memory(GuestMemory, Protocol):
     """Guest memory plus the mapping operations mmap and friends need."""
 
     brk_start: int
     brk: int
+
+    @property
+    def vmas(self) -> Iterable[Mapping]:
+        """The memory map, in address order (read-only: /proc/self/maps)."""
+        ...
 
     def map(self, start: int, length: int, prot: int, name: str = "", *, replace: bool = True) -> None: ...
     def unmap(self, start: int, length: int) -> None: ...
@@ -69,6 +84,10 @@ class Threads(Protocol):
         ...
 
     def exists(self, tid: int) -> bool: ...
+    def thread_ids(self) -> list[int]:
+        """The live threads' ids, in creation order (/proc/self/task, status)."""
+        ...
+
     def stack_pointer(self) -> int:
         """The calling thread's RSP (rt_sigreturn finds its frame there)."""
         ...
@@ -96,7 +115,8 @@ class KernelConfig:
     hostname: str = "emulator"
     argv: list[bytes] = field(default_factory=list)
     envp: list[bytes] = field(default_factory=list)
-    exe_path: str = "/proc/self/exe"
+    exe_path: str = "/proc/self/exe"  # the host path of the guest's binary
+    filesystem: FsConfig = field(default_factory=FsConfig)
 
 
 Handler = Callable[..., Outcome]
@@ -137,6 +157,7 @@ class Kernel:
         self.console = console
         self.random = random.Random(config.seed)
         self.fds = FdTable()
+        self.vfs = Vfs(config.filesystem, self)
         self.signals = SignalTable()
         self.rlimits: dict[int, tuple[int, int]] = default_rlimits()
         self.unimplemented: Counter[str] = Counter()
