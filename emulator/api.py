@@ -18,9 +18,29 @@ from pathlib import Path
 from emulator.events import Event, SyscallEvent
 from emulator.machine import Console, Machine, RunConfig, Stats
 from loader import load_image
+from syscalls.vfs import FsConfig, MountSpec
 
 # The guest's environment unless the caller gives one: small, fixed, host-free.
 DEFAULT_ENV = ("PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/guest", "USER=guest", "LANG=C.UTF-8")
+GUEST_TMPDIR = "/tmp"  # the private temporary directory, as the guest names it
+
+
+def guest_environment(env: Sequence[str]) -> list[str]:
+    """``env`` plus TMPDIR naming the private /tmp, unless the caller set TMPDIR."""
+    env = list(env)
+    if not any(e.startswith("TMPDIR=") for e in env):
+        env.append(f"TMPDIR={GUEST_TMPDIR}")
+    return env
+
+
+def filesystem(
+    mounts: Sequence[str | MountSpec] = (), root: str | None = None, keep_tmp: bool = False
+) -> FsConfig:
+    """The sandbox's configuration; ValueError (one line) for a bad mount or root."""
+    if root is not None and not os.path.isdir(root):
+        raise ValueError(f"--root {root!r} is not a directory")
+    specs = tuple(m if isinstance(m, MountSpec) else MountSpec.parse(m) for m in mounts)
+    return FsConfig(root=root, mounts=specs, keep_tmp=keep_tmp)
 
 
 @dataclass
@@ -34,6 +54,7 @@ class RunResult:
     report: str = ""  # the fault or deadlock report, if any
     signal: int | None = None
     unimplemented: dict[str, int] = field(default_factory=dict)
+    kept_tmp: str | None = None  # the host directory that was the guest's /tmp, with keep_tmp
 
     def strace(self) -> list[str]:
         """The syscalls as strace prints them, one line per call."""
@@ -67,23 +88,30 @@ def run(
     vdso: bool = True,
     stdin: bytes = b"",
     sinks: Sequence[Callable[[Event], None]] = (),
+    mounts: Sequence[str | MountSpec] = (),
+    root: str | None = None,
+    keep_tmp: bool = False,
 ) -> RunResult:
     """Run a Go binary (or fixture name) to completion and return what happened.
 
-    Output is captured, not printed. Raises ``loader.LoaderError`` for a file
-    that cannot be loaded.
+    Output is captured, not printed. The guest sees our working directory
+    read-only (or ``root`` as its /), ``mounts`` ("HOST:GUEST[:ro|rw]"), and a
+    private /tmp removed at the end unless ``keep_tmp``. Raises
+    ``loader.LoaderError`` for a file that cannot be loaded, ValueError for a bad mount.
     """
+    fs = filesystem(mounts, root, keep_tmp)
     path = resolve_target(target)
     image = load_image(path)
     argv0 = str(target)
     config = RunConfig(
         argv=[argv0, *args],
-        env=list(DEFAULT_ENV if env is None else env),
+        env=guest_environment(DEFAULT_ENV if env is None else env),
         seed=seed,
         cpus=cpus,
         max_instructions=max_instructions,
         record_syscalls=True,
         vdso=vdso,
+        filesystem=fs,
     )
     if memory_limit is not None:
         config.memory_limit = memory_limit
@@ -99,7 +127,10 @@ def run(
         return chunk
 
     machine = Machine(image, config, Console(write_fd, read_fd), sinks=list(sinks))
-    outcome = machine.run()
+    try:
+        outcome = machine.run()
+    finally:
+        machine.kernel.vfs.close()
     return RunResult(
         exit_status=outcome.status,
         reason=outcome.reason,
@@ -110,4 +141,5 @@ def run(
         report=outcome.report,
         signal=outcome.signal,
         unimplemented=dict(machine.kernel.unimplemented),
+        kept_tmp=machine.kernel.vfs.kept_tmp,
     )

@@ -106,6 +106,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         action="store_false",
         help="map no vDSO: the guest's clock_gettime calls become syscalls (and show in --strace)",
     )
+    run.add_argument(
+        "--mount",
+        action="append",
+        default=[],
+        metavar="HOST:GUEST[:ro|rw]",
+        help="show a host directory or file to the guest at GUEST (read-only unless :rw); repeatable",
+    )
+    run.add_argument(
+        "--root", metavar="DIR", help="the guest's / is DIR, read-only (default: our cwd at its own path)"
+    )
+    run.add_argument(
+        "--keep-tmp",
+        action="store_true",
+        help="keep the guest's private /tmp on the host; its path is printed at exit",
+    )
     run.add_argument("--go", default=None, metavar="VERSION", help="toolchain for a fixture name")
     run.add_argument("--stripped", action="store_true", help="use the stripped build of a fixture")
 
@@ -167,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(ns: argparse.Namespace) -> int:
-    from emulator.api import DEFAULT_ENV, resolve_target
+    from emulator.api import DEFAULT_ENV, filesystem, guest_environment, resolve_target
     from emulator.machine import Machine, RunConfig
     from emulator.strace import StraceWriter
     from loader import LoaderError, load_image
@@ -175,6 +190,10 @@ def _run(ns: argparse.Namespace) -> int:
     args = ns.args
     env = list(os.environ.items()) if ns.inherit_env else None
     guest_env = [f"{k}={v}" for k, v in env] if env is not None else list(ns.env or DEFAULT_ENV)
+    try:
+        fs = filesystem(ns.mount, ns.root, ns.keep_tmp)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
     try:
         path = resolve_target(ns.target, ns.go, ns.stripped)
         image = load_image(path)
@@ -190,12 +209,13 @@ def _run(ns: argparse.Namespace) -> int:
 
     config = RunConfig(
         argv=[ns.target, *args],
-        env=guest_env,
+        env=guest_environment(guest_env),
         seed=ns.seed,
         cpus=ns.cpus,
         max_instructions=ns.max_instructions,
         record_syscalls=ns.strace is not None,
         vdso=ns.vdso,
+        filesystem=fs,
     )
     if ns.memory_limit is not None:
         config.memory_limit = ns.memory_limit
@@ -210,10 +230,15 @@ def _run(ns: argparse.Namespace) -> int:
         sinks.append(StraceWriter(trace_file))
     try:
         machine = Machine(image, config, sinks=sinks)
-        outcome = machine.run()
+        try:
+            outcome = machine.run()
+        finally:
+            machine.kernel.vfs.close()
     finally:
         if trace_file is not None and trace_file is not sys.stderr:
             trace_file.close()
+    if machine.kernel.vfs.kept_tmp:
+        print(f"emulator: the guest's /tmp is kept at {machine.kernel.vfs.kept_tmp}", file=sys.stderr)
     if outcome.report:
         print(outcome.report, file=sys.stderr)
     unimplemented = machine.kernel.unimplemented
