@@ -34,13 +34,22 @@ def guest_environment(env: Sequence[str]) -> list[str]:
 
 
 def filesystem(
-    mounts: Sequence[str | MountSpec] = (), root: str | None = None, keep_tmp: bool = False
+    mounts: Sequence[str | MountSpec] = (),
+    root: str | os.PathLike[str] | None = None,
+    keep_tmp: bool = False,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> FsConfig:
     """The sandbox's configuration; ValueError (one line) for a bad mount or root."""
-    if root is not None and not os.path.isdir(root):
-        raise ValueError(f"--root {root!r} is not a directory")
+    for what, path in (("--root", root), ("the working directory", cwd)):
+        if path is not None and not os.path.isdir(path):
+            raise ValueError(f"{what} {str(path)!r} is not a directory")
     specs = tuple(m if isinstance(m, MountSpec) else MountSpec.parse(m) for m in mounts)
-    return FsConfig(root=root, mounts=specs, keep_tmp=keep_tmp)
+    return FsConfig(
+        root=None if root is None else str(root),
+        mounts=specs,
+        cwd=None if cwd is None else str(cwd),
+        keep_tmp=keep_tmp,
+    )
 
 
 @dataclass
@@ -89,17 +98,19 @@ def run(
     stdin: bytes = b"",
     sinks: Sequence[Callable[[Event], None]] = (),
     mounts: Sequence[str | MountSpec] = (),
-    root: str | None = None,
+    root: str | os.PathLike[str] | None = None,
     keep_tmp: bool = False,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> RunResult:
     """Run a Go binary (or fixture name) to completion and return what happened.
 
-    Output is captured, not printed. The guest sees our working directory
-    read-only (or ``root`` as its /), ``mounts`` ("HOST:GUEST[:ro|rw]"), and a
-    private /tmp removed at the end unless ``keep_tmp``. Raises
+    Output is captured, not printed. The guest sees ``cwd`` (default: ours)
+    read-only at its own path and works there (or ``root`` as its / and works
+    at /), ``mounts`` ("HOST:GUEST[:ro|rw]"), and a private /tmp removed at the
+    end unless ``keep_tmp``. Raises
     ``loader.LoaderError`` for a file that cannot be loaded, ValueError for a bad mount.
     """
-    fs = filesystem(mounts, root, keep_tmp)
+    fs = filesystem(mounts, root, keep_tmp, cwd)
     path = resolve_target(target)
     image = load_image(path)
     argv0 = str(target)

@@ -14,8 +14,9 @@ import os
 import stat as st
 import struct
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from syscalls import errno
 from syscalls.abi import read_u64, write_u64
@@ -61,6 +62,7 @@ MAX_IO = 1 << 24  # bytes moved per call at most (Linux: 0x7ffff000)
 MAX_FD = 1 << 20  # RLIMIT_NOFILE's hard limit
 # Open flags F_GETFL reports: what open(2) keeps in f_flags.
 _KEPT_FLAGS = ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC)
+T = TypeVar("T")
 _anon_inodes: weakref.WeakKeyDictionary[OpenFile, int] = weakref.WeakKeyDictionary()
 
 
@@ -365,9 +367,10 @@ class FdTable:
         self.cloexec.discard(fd)
 
 
-def _host(func, *args):
+def _host(func: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """A host call whose OSError becomes the guest's errno."""
     try:
-        return func(*args)
+        return func(*args, **kwargs)
     except OSError as e:
         raise SyscallError(e.errno or errno.EIO) from e
 

@@ -1,0 +1,211 @@
+"""The sandboxed filesystem as a guest sees it: Go's file APIs, generated files, mounts, the private /tmp."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import guest
+import pytest
+from conftest import built
+from guest import SYSCALL, exit_group, exit_with_rax, syscall
+
+from emulator import api, cli, exitcodes
+
+DATA = guest.BASE + 0x800
+O_WRONLY, O_CREAT = 0o1, 0o100
+EROFS = 30
+
+
+def program(tmp_path: Path, code: bytes, data: bytes) -> Path:
+    path = tmp_path / "guest"
+    path.write_bytes(guest.elf(code + bytes(DATA - guest.ENTRY - len(code)) + data))
+    return path
+
+
+def env_dict(pairs: tuple[str, ...]) -> dict[str, str]:
+    return dict(p.split("=", 1) for p in pairs)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A working directory like a user's: a file to read and a subdirectory."""
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    (work / "input.txt").write_text("input line\n")
+    return work
+
+
+def test_files_fixture_prints_what_it_prints_natively(workdir: Path) -> None:
+    path = built("files")
+    native = subprocess.run(
+        [str(path)], capture_output=True, cwd=workdir, env=env_dict(api.DEFAULT_ENV), timeout=60
+    )
+    assert native.returncode == 0 and b"input.txt: 11 bytes" in native.stdout
+    result = api.run(path, cwd=workdir)
+    assert (result.stdout, result.stderr, result.exit_status) == (native.stdout, native.stderr, 0)
+    assert result.unimplemented == {}
+
+
+def test_files_fixture_trace_is_identical_across_runs(workdir: Path) -> None:
+    first = api.run(built("files"), cwd=workdir).strace()
+    second = api.run(built("files"), cwd=workdir).strace()
+    assert first == second
+    assert any(line.startswith("getdents64(") for line in first)
+    assert any(line.startswith("newfstatat(") for line in first)
+
+
+def _emulator_tmp_dirs() -> set[str]:
+    return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("emulator-tmp-")}
+
+
+def _mkdir_guest(tmp_path: Path, path: bytes) -> Path:
+    code = syscall(83, DATA, 0o755) + exit_with_rax()  # mkdir(path, 0755); exit with its result
+    return program(tmp_path, code, path + b"\0")
+
+
+def test_private_tmp_is_removed_at_exit(tmp_path: Path) -> None:
+    before = _emulator_tmp_dirs()
+    result = api.run(_mkdir_guest(tmp_path, b"/tmp/made"))
+    assert result.exit_status == 0
+    assert result.kept_tmp is None
+    assert _emulator_tmp_dirs() <= before
+
+
+def test_keep_tmp_leaves_what_the_guest_wrote(tmp_path: Path) -> None:
+    result = api.run(_mkdir_guest(tmp_path, b"/tmp/made"), keep_tmp=True)
+    assert result.exit_status == 0 and result.kept_tmp is not None
+    try:
+        assert os.path.isdir(os.path.join(result.kept_tmp, "made"))
+    finally:
+        import shutil
+
+        shutil.rmtree(result.kept_tmp)
+
+
+def _write_guest(tmp_path: Path, path: bytes) -> Path:
+    """open(path, O_CREAT|O_WRONLY, 0644), write "hi" to it, exit with write's result."""
+    text = DATA + 0x100
+    code = (
+        syscall(2, DATA, O_CREAT | O_WRONLY, 0o644)
+        + b"\x48\x89\xc7"  # mov rdi, rax: the fd
+        + guest.mov_rsi(text)
+        + b"\x48\xba"
+        + (2).to_bytes(8, "little")  # mov rdx, 2
+        + guest.mov_eax(1)
+        + SYSCALL
+        + exit_with_rax()
+    )
+    data = path + b"\0"
+    return program(tmp_path, code, data.ljust(0x100, b"\0") + b"hi")
+
+
+def test_rw_mount_writes_reach_the_host_and_ro_mounts_answer_erofs(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    result = api.run(_write_guest(tmp_path, b"/data/out.txt"), mounts=[f"{shared}:/data:rw"])
+    assert result.exit_status == 2
+    assert (shared / "out.txt").read_text() == "hi"
+    (shared / "out.txt").unlink()
+    only_open = program(
+        tmp_path, syscall(2, DATA, O_CREAT | O_WRONLY, 0o644) + exit_with_rax(), b"/data/out.txt\0"
+    )
+    result = api.run(only_open, mounts=[f"{shared}:/data"])
+    assert result.exit_status == -EROFS & 0xFF
+    assert not (shared / "out.txt").exists()
+
+
+def _urandom_guest(tmp_path: Path) -> Path:
+    buf = DATA + 0x100
+    code = (
+        syscall(2, DATA, 0)
+        + b"\x48\x89\xc7"  # mov rdi, rax: the fd
+        + guest.mov_rsi(buf)
+        + b"\x48\xba"
+        + (16).to_bytes(8, "little")  # mov rdx, 16
+        + guest.mov_eax(0)
+        + SYSCALL
+        + syscall(1, 1, buf, 16)
+        + exit_group(0)
+    )
+    return program(tmp_path, code, b"/dev/urandom\0")
+
+
+def test_dev_urandom_follows_the_seed(tmp_path: Path) -> None:
+    path = _urandom_guest(tmp_path)
+    first, again, other = (api.run(path, seed=s).stdout for s in (1, 1, 2))
+    assert len(first) == 16
+    assert first == again != other
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/proc/self/cmdline", b"/proc/self/cmdline\0"),
+        ("/proc/self/environ", b"TMPDIR=/tmp\0"),
+        ("/proc/self/maps", b"[stack]\n"),
+        ("/proc/self/status", b"Threads:\t"),
+        ("/proc/cpuinfo", b"processor\t: 0\n"),
+        ("/proc/meminfo", b"MemTotal:"),
+        ("/etc/passwd", b"guest:x:1000:1000:"),
+        ("/etc/hosts", b"127.0.0.1\tlocalhost\n"),
+        ("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", b"2097152\n"),
+    ],
+)
+def test_generated_files(path: str, expected: bytes) -> None:
+    result = api.run(built("argsenv"), [path])
+    assert result.exit_status == 0, result.stdout
+    assert expected in result.stdout
+
+
+def test_etc_localtime_is_absent_so_go_uses_utc() -> None:
+    result = api.run(built("argsenv"), ["/etc/localtime"])
+    assert result.stdout.endswith(b"read error: open /etc/localtime: no such file or directory\n")
+
+
+def test_root_option_makes_a_directory_the_guests_root(tmp_path: Path) -> None:
+    (tmp_path / "hello.txt").write_text("from the root\n")
+    result = api.run(built("argsenv"), ["/hello.txt"], root=tmp_path)
+    assert result.stdout.endswith(b"file 14 bytes:\nfrom the root\n")
+    relative = api.run(built("argsenv"), ["hello.txt"], root=tmp_path)  # the guest starts at /
+    assert relative.stdout.endswith(b"from the root\n")
+
+
+def test_a_file_mount(tmp_path: Path) -> None:
+    (tmp_path / "one.txt").write_text("one file\n")
+    result = api.run(built("argsenv"), ["/srv/one.txt"], mounts=[f"{tmp_path / 'one.txt'}:/srv/one.txt"])
+    assert result.stdout.endswith(b"one file\n")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--mount", "/nonexistent-host-dir:/x"], "no such host path"),
+        (["--mount", "nocolon"], "--mount wants HOST:GUEST[:ro|rw]"),
+        (["--mount", "/tmp:relative"], "the guest path must be absolute"),
+        (["--root", "/nonexistent-root"], "is not a directory"),
+    ],
+)
+def test_bad_mount_flags_are_usage_errors(
+    flags: list[str], message: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    status = cli.main(["run", str(built("hello")), *flags])
+    err = capfd.readouterr().err
+    assert status == exitcodes.USAGE
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_keep_tmp_names_the_directory(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    status = cli.main(["run", str(_mkdir_guest(tmp_path, b"/tmp/kept")), "--keep-tmp"])
+    err = capfd.readouterr().err
+    assert status == 0
+    kept = err.strip().rsplit(" ", 1)[1]
+    try:
+        assert err.startswith("emulator: the guest's /tmp is kept at ")
+        assert os.path.isdir(os.path.join(kept, "kept"))
+    finally:
+        import shutil
+
+        shutil.rmtree(kept)
