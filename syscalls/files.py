@@ -13,7 +13,6 @@ import contextlib
 import os
 import stat as st
 import struct
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
@@ -63,7 +62,6 @@ MAX_FD = 1 << 20  # RLIMIT_NOFILE's hard limit
 # Open flags F_GETFL reports: what open(2) keeps in f_flags.
 _KEPT_FLAGS = ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC)
 T = TypeVar("T")
-_anon_inodes: weakref.WeakKeyDictionary[OpenFile, int] = weakref.WeakKeyDictionary()
 
 
 @dataclass(eq=False)
@@ -100,9 +98,7 @@ class OpenFile:
         raise SyscallError(errno.ENODEV)
 
     def stat(self, k: Kernel) -> StatInfo:
-        if self not in _anon_inodes:
-            _anon_inodes[self] = 0x10000 + len(_anon_inodes)
-        return StatInfo(0xE, _anon_inodes[self], self.file_type | 0o600, 1, k.config.uid, k.config.gid,
+        return StatInfo(0xE, k.vfs.anon_ino(self), self.file_type | 0o600, 1, k.config.uid, k.config.gid,
                         0, 0, FIXED_TIME_NS, FIXED_TIME_NS, FIXED_TIME_NS)  # fmt: skip
 
     def ready(self) -> int | None:
@@ -482,7 +478,7 @@ def _open(k: Kernel, dirfd: int, path: str, flags: int, mode: int, resolve_flags
             return -errno.EISDIR
         k.vfs.check_writable(found)
         host = _host_child(found)
-        host_fd = _host(os.open, host, O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | (acc or O_RDONLY), 0o600)
+        host_fd = _host(os.open, host, O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | acc, 0o600)
         os.fchmod(host_fd, mode & 0o7777 & ~k.vfs.umask)
         node = k.vfs.lookup(found.path)
         assert node is not None
@@ -521,8 +517,7 @@ def _open(k: Kernel, dirfd: int, path: str, flags: int, mode: int, resolve_flags
         k.vfs.check_writable(node)
     if not _owner_may(node, (W_OK if acc != O_RDONLY else 0) | (R_OK if acc != O_WRONLY else 0), k):
         return -errno.EACCES
-    host_fd = _host(os.open, node.host, acc | (flags & O_TRUNC) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-    os.set_blocking(host_fd, True)
+    host_fd = _host(os.open, node.host, acc | (flags & O_TRUNC) | O_NOFOLLOW | O_CLOEXEC)
     f = HostFile(node.path, flags=kept, node=node, host_fd=host_fd)
     if flags & O_TRUNC:
         k.vfs.modified(f._fresh())

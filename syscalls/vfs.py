@@ -236,6 +236,8 @@ class Vfs:
         self._exe_mount = Mount("/proc/self/exe", None, False, 0x801, 0xEF53)
         self._inodes: dict[tuple, int] = {}
         self._times: dict[tuple, list[int]] = {}  # key -> [atime, mtime, ctime] in ns
+        self._anon: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
+        self._anon_count = 0
 
     def _add(
         self, guest: str, host: str | None, writable: bool, dev: int, fstype: int, kind: str = "host"
@@ -446,6 +448,13 @@ class Vfs:
         if key not in self._inodes:
             self._inodes[key] = 2 + len(self._inodes)
         return self._inodes[key]
+
+    def anon_ino(self, obj: object) -> int:
+        """An inode number for a file without a name (pipe, eventfd), stable while it lives."""
+        if obj not in self._anon:
+            self._anon[obj] = 0x10000 + self._anon_count
+            self._anon_count += 1
+        return self._anon[obj]
 
     def forget(self, node: Node) -> None:
         """The last link went: a new file that reuses the host inode gets a new number."""
