@@ -234,6 +234,7 @@ class Machine:
             sysinfo_ehdr=self.vdso_base,
         )
         self.mem.poke(stack.sp, stack.data)
+        self.kernel.initial_stack = stack.data  # /proc/self/auxv is read from its copy
 
         uc = self.cpu.uc
         for reg in (

@@ -158,6 +158,9 @@ class Kernel:
         self.random = random.Random(config.seed)
         self.fds = FdTable()
         self.vfs = Vfs(config.filesystem, self)
+        self.initial_stack = (
+            b""  # argc, argv, envp and auxv as the process started (set by the loader's caller)
+        )
         self.signals = SignalTable()
         self.rlimits: dict[int, tuple[int, int]] = default_rlimits()
         self.unimplemented: Counter[str] = Counter()

@@ -10,6 +10,7 @@ produced only when a file is opened.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -132,11 +133,21 @@ def _status(k: Kernel) -> bytes:
 
 
 def _auxv(k: Kernel) -> bytes:
-    import struct
-
-    c = k.config
-    pairs = [(6, 4096), (11, c.uid), (12, c.uid), (13, c.gid), (14, c.gid), (17, 100), (23, 0), (0, 0)]
-    return b"".join(struct.pack("<QQ", a, b) for a, b in pairs)
+    """The auxiliary vector the process started with, up to and including AT_NULL."""
+    words = k.initial_stack
+    if len(words) < 8:
+        return b""
+    argc = struct.unpack_from("<Q", words)[0]
+    pos = 8 * (argc + 2)  # argc, argv[], NULL
+    while pos + 8 <= len(words) and struct.unpack_from("<Q", words, pos)[0]:
+        pos += 8  # envp[]
+    start = pos = pos + 8
+    while pos + 16 <= len(words):
+        key = struct.unpack_from("<Q", words, pos)[0]
+        pos += 16
+        if key == 0:
+            break
+    return words[start:pos]
 
 
 def _process_tree(k: Kernel, base: str) -> dict[str, Entry]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -209,3 +210,12 @@ def test_cli_keep_tmp_names_the_directory(tmp_path: Path, capfd: pytest.CaptureF
         import shutil
 
         shutil.rmtree(kept)
+
+
+def test_proc_self_auxv_is_the_vector_the_process_started_with() -> None:
+    out = api.run(built("argsenv"), ["/proc/self/auxv"]).stdout
+    data = out.split(b" bytes:\n", 1)[1]
+    pairs = [struct.unpack_from("<QQ", data, i) for i in range(0, len(data), 16)]
+    assert pairs[-1] == (0, 0)
+    assert (6, 4096) in pairs  # AT_PAGESZ
+    assert (11, 1000) in pairs  # AT_UID
