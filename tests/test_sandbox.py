@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import built
 
-from emulator import api
+from emulator import api, toolchains
 
 ENOENT, EACCES, EXDEV, EROFS, ELOOP = (
     "errno 2 (no such file or directory)",
@@ -85,10 +85,13 @@ def layout(tmp_path: Path) -> dict[str, Path]:
     return {"secret": secret, "work": work, "mounted": mounted, "tmp": tmp_path}
 
 
-def test_no_route_leads_out_of_the_sandbox(layout: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("version", [toolchains.GO_VERSIONS[0], toolchains.DEFAULT_GO])
+def test_no_route_leads_out_of_the_sandbox(
+    layout: dict[str, Path], monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
     monkeypatch.setenv("ESCAPE_HOST_VAR", "leaked")
     result = api.run(
-        built("escape"),
+        built("escape", version),
         [str(layout["secret"]), "/tmp", "/mnt"],
         cwd=layout["work"],
         mounts=[f"{layout['mounted']}:/mnt"],

@@ -13,7 +13,7 @@ import pytest
 from conftest import built
 from guest import SYSCALL, exit_group, exit_with_rax, syscall
 
-from emulator import api, cli, exitcodes
+from emulator import api, cli, exitcodes, toolchains
 
 DATA = guest.BASE + 0x800
 O_WRONLY, O_CREAT = 0o1, 0o100
@@ -39,8 +39,9 @@ def workdir(tmp_path: Path) -> Path:
     return work
 
 
-def test_files_fixture_prints_what_it_prints_natively(workdir: Path) -> None:
-    path = built("files")
+@pytest.mark.parametrize("version", toolchains.GO_VERSIONS)
+def test_files_fixture_prints_what_it_prints_natively(workdir: Path, version: str) -> None:
+    path = built("files", version)
     native = subprocess.run(
         [str(path)], capture_output=True, cwd=workdir, env=env_dict(api.DEFAULT_ENV), timeout=60
     )
