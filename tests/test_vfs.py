@@ -6,6 +6,7 @@ import os
 import struct
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import guest
@@ -14,6 +15,8 @@ from conftest import built
 from guest import SYSCALL, exit_group, exit_with_rax, syscall
 
 from emulator import api, cli, exitcodes, toolchains
+from syscalls.errno import ELOOP, ENOENT, ENOTDIR, EXDEV, SyscallError
+from syscalls.vfs import FIXED_TIME_NS, RESOLVE_BENEATH, RESOLVE_IN_ROOT, Vfs
 
 DATA = guest.BASE + 0x800
 O_WRONLY, O_CREAT = 0o1, 0o100
@@ -220,3 +223,98 @@ def test_proc_self_auxv_is_the_vector_the_process_started_with() -> None:
     assert pairs[-1] == (0, 0)
     assert (6, 4096) in pairs  # AT_PAGESZ
     assert (11, 1000) in pairs  # AT_UID
+
+
+# --- the walk itself, on a namespace over a host directory ----------------------------------------
+
+
+class _Clock:
+    def now(self, clock_id: int) -> int:
+        return 5 * 10**18
+
+
+class _Kernel:
+    """Just what the namespace asks of a kernel."""
+
+    def __init__(self) -> None:
+        from syscalls.files import FdTable
+        from syscalls.kernel import KernelConfig
+
+        self.config = KernelConfig()
+        self.fds = FdTable()
+        self.clock = _Clock()
+
+
+def _namespace(root: Path, *mounts: str) -> Vfs:
+    return Vfs(api.filesystem(mounts, root=root), _Kernel())  # type: ignore[arg-type]
+
+
+def _errno_of(call: Callable[[], object]) -> int:
+    with pytest.raises(SyscallError) as caught:
+        call()
+    return caught.value.errno
+
+
+def test_walk_clamps_dotdot_and_resolves_absolute_symlinks_in_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "f").write_text("x")
+    (root / "up").symlink_to("/../../../d/f")
+    ns = _namespace(root)
+    assert ns.walk("/", "../../../d/f").path == "/d/f"
+    assert ns.walk("/d", "/up").path == "/d/f"
+    assert ns.walk("/", "up", follow=False).kind == "lnk"
+    assert _errno_of(lambda: ns.walk("/", "d/f/")) == ENOTDIR
+    assert _errno_of(lambda: ns.walk("/", "d/f/x")) == ENOTDIR
+    assert _errno_of(lambda: ns.walk("/", "")) == ENOENT
+
+
+def test_walk_gives_eloop_after_forty_links(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "target").write_text("x")
+    (root / "l0").symlink_to("target")
+    for i in range(1, 42):
+        (root / f"l{i}").symlink_to(f"l{i - 1}")
+    ns = _namespace(root)
+    assert ns.walk("/", "l39").path == "/target"  # 40 links: allowed
+    assert _errno_of(lambda: ns.walk("/", "l40")) == ELOOP  # 41: too many
+
+
+def test_resolve_in_root_and_beneath(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "jail" / "etc").mkdir(parents=True)
+    (root / "jail" / "etc" / "f").write_text("x")
+    (root / "jail" / "abs").symlink_to("/etc/f")
+    ns = _namespace(root)
+    assert ns.walk("/jail", "abs", resolve=RESOLVE_IN_ROOT).path == "/jail/etc/f"
+    assert ns.walk("/jail", "../../etc/f", resolve=RESOLVE_IN_ROOT).path == "/jail/etc/f"
+    assert _errno_of(lambda: ns.walk("/jail", "abs", resolve=RESOLVE_BENEATH)) == EXDEV
+    assert ns.walk("/jail", "etc/../etc/f", resolve=RESOLVE_BENEATH).path == "/jail/etc/f"
+
+
+def test_mounts_longest_prefix_and_their_parents(tmp_path: Path) -> None:
+    root, data, inner = tmp_path / "root", tmp_path / "data", tmp_path / "inner"
+    for d in (root, data, inner):
+        d.mkdir()
+    (inner / "deep.txt").write_text("deep")
+    ns = _namespace(root, f"{data}:/srv/data", f"{inner}:/srv/data/inner")
+    assert ns.walk("/", "/srv/data/inner/deep.txt").host == str(inner / "deep.txt")
+    assert ns.walk("/", "/srv").kind == "dir"  # a mount point's ancestor exists
+    names = [c.path for c in ns.children(ns.walk("/", "/srv/data"))]
+    assert names == ["/srv/data/inner"]
+    assert ns.walk("/srv/data/inner", "../../..").path == "/"  # `..` leaves a mount in the guest's tree
+
+
+def test_inode_numbers_follow_first_use_not_the_host(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    for name in ("b", "a"):
+        (root / name).write_text(name)
+    os.link(root / "a", root / "hard")
+    ns = _namespace(root)
+    first = [ns.stat(ns.walk("/", n)).ino for n in ("b", "a", "hard")]
+    assert first[0] < first[1] == first[2]
+    again = _namespace(root)
+    assert [again.stat(again.walk("/", n)).ino for n in ("b", "a", "hard")] == first
+    assert ns.stat(ns.walk("/", "a")).mtime == FIXED_TIME_NS
