@@ -367,7 +367,7 @@ _(2, "open", FULL, pathname=PATH, flags=OPEN_FLAGS, mode=_MODE_IF_CREAT, ret=FD)
 _(257, "openat", PARTIAL, dirfd=DIRFD, pathname=PATH, flags=OPEN_FLAGS, mode=_MODE_IF_CREAT, ret=FD, note="O_TMPFILE answers EOPNOTSUPP")
 _(85, "creat", FULL, pathname=PATH, mode=MODE, ret=FD)
 _(437, "openat2", PARTIAL, dirfd=DIRFD, pathname=PATH, how=PTR, size=SIZE, ret=FD, note="RESOLVE_CACHED answers EAGAIN")
-_(304, "open_by_handle_at", NONE, mount_fd=FD, handle=PTR, flags=OPEN_FLAGS, ret=FD)
+_(304, "open_by_handle_at", ERRNO, mount_fd=FD, handle=PTR, flags=OPEN_FLAGS, ret=FD, note="ENOSYS on purpose: a file handle names a host inode, past the sandbox's path walk")
 _(3, "close", FULL, fd=FD)
 _(436, "close_range", NONE, first=UINT, last=UINT, flags=flags(fl.CLOSE_RANGE))
 _(32, "dup", FULL, oldfd=FD, ret=FD)
@@ -420,7 +420,7 @@ _(280, "utimensat", FULL, dirfd=DIRFD, pathname=PATH, times=PTR, flags=flags(fl.
 _(468, "file_getattr", NONE, dirfd=DIRFD, pathname=PATH, ufattr=_STRUCT_OUT, usize=SIZE, at_flags=flags(fl.AT))
 _(469, "file_setattr", NONE, dirfd=DIRFD, pathname=PATH, ufattr=PTR, usize=SIZE, at_flags=flags(fl.AT))
 _(451, "cachestat", NONE, fd=FD, cstat_range=PTR, cstat=_STRUCT_OUT, flags=UINT)
-_(303, "name_to_handle_at", NONE, dirfd=DIRFD, pathname=PATH, handle=PTR, mount_id=PTR, flags=flags(fl.AT))
+_(303, "name_to_handle_at", ERRNO, dirfd=DIRFD, pathname=PATH, handle=PTR, mount_id=PTR, flags=flags(fl.AT), note="ENOSYS on purpose: see open_by_handle_at")
 
 # files: directories and names
 _(79, "getcwd", FULL, buf=PATH_OUT, size=SIZE)

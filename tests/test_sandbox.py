@@ -15,12 +15,13 @@ from conftest import built
 
 from emulator import api, toolchains
 
-ENOENT, EACCES, EXDEV, EROFS, ELOOP = (
+ENOENT, EACCES, EXDEV, EROFS, ELOOP, ENOSYS = (
     "errno 2 (no such file or directory)",
     "errno 13 (permission denied)",
     "errno 18 (invalid cross-device link)",
     "errno 30 (read-only file system)",
     "errno 40 (too many levels of symbolic links)",
+    "errno 38 (function not implemented)",
 )
 OK = 'ok ""'
 
@@ -45,6 +46,7 @@ EXPECTED = {
     "dirfd at / then ..": ENOENT,
     "/proc/self/fd/N/..": ENOENT,
     "/.. is /": "true",
+    "open_by_handle_at": ENOSYS,
     "hard link to the secret": ENOENT,
     "hard link through a symlink": ENOENT,
     "openat2 RESOLVE_BENEATH ..": EXDEV,
