@@ -1081,10 +1081,9 @@ def unlinkat(k: Kernel, t: Task, dirfd: int, pathname: int, flags: int) -> int:
     if flags & ~AT_REMOVEDIR:
         return -errno.EINVAL
     path = _path(k, pathname)
-    if flags & AT_REMOVEDIR and path.rstrip("/").rsplit("/", 1)[-1] in (".", ".."):
-        return (
-            -errno.EINVAL if path.rstrip("/").endswith(".") and not path.endswith("..") else -errno.ENOTEMPTY
-        )
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    if flags & AT_REMOVEDIR and last in (".", ".."):
+        return -errno.EINVAL if last == "." else -errno.ENOTEMPTY
     node = k.vfs.walk(_start(k, dirfd), path, follow=False)
     assert isinstance(node, Node)
     _not_mount_point(k, node)

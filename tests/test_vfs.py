@@ -318,3 +318,8 @@ def test_inode_numbers_follow_first_use_not_the_host(tmp_path: Path) -> None:
     again = _namespace(root)
     assert [again.stat(again.walk("/", n)).ino for n in ("b", "a", "hard")] == first
     assert ns.stat(ns.walk("/", "a")).mtime == FIXED_TIME_NS
+
+
+def test_dev_stdin_is_the_standard_input_through_proc_self_fd() -> None:
+    result = api.run(built("argsenv"), ["/dev/stdin"], stdin=b"piped in\n")
+    assert result.stdout.endswith(b"file 9 bytes:\npiped in\n")
