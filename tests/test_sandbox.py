@@ -61,6 +61,7 @@ EXPECTED = {
     "chmod in the read-only cwd": EROFS,
     "remove in the read-only cwd": EROFS,
     "open for writing in the read-only cwd": EROFS,
+    "hard link from the read-only cwd": EXDEV,
     "write /proc/self/maps": EACCES,
     "host env var": "unset",
     "host symlink inside a mount": ENOENT,
