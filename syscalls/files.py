@@ -120,7 +120,7 @@ class StreamFile(OpenFile):
     stream_fd: int = 0
 
     def read(self, k: Kernel, buf: int, count: int) -> Outcome:
-        data = k.console.read(self.stream_fd, min(count, 1 << 20))
+        data = _host(k.console.read, self.stream_fd, min(count, 1 << 20))
         k.mem.write(buf, data)
         return len(data)
 
@@ -411,7 +411,8 @@ def resolve(
     if not path and empty_path:
         if signed32(dirfd) == AT_FDCWD:
             found = k.vfs.lookup(k.vfs.cwd)
-            assert found is not None
+            if found is None:  # the working directory was removed
+                raise SyscallError(errno.ENOENT)
             return found
         f = k.fds.get(dirfd)
         return f.node if isinstance(f, NodeFile) and f.node is not None else f
@@ -431,12 +432,14 @@ def resolve(
 
 
 def _existing(k: Kernel, dirfd: int, pathname: int, flags: int = 0, follow: bool = True) -> Node | OpenFile:
+    if not pathname and not flags & AT_EMPTY_PATH:
+        raise SyscallError(errno.EFAULT)
     found = resolve(
         k,
         dirfd,
         _path(k, pathname) if pathname else "",
         follow=follow and not flags & AT_SYMLINK_NOFOLLOW,
-        empty_path=bool(flags & AT_EMPTY_PATH) or not pathname,
+        empty_path=bool(flags & AT_EMPTY_PATH),
     )
     assert not isinstance(found, Missing)
     return found
@@ -950,7 +953,7 @@ def lchown(k: Kernel, t: Task, pathname: int, owner: int, group: int) -> int:
 def utimensat(k: Kernel, t: Task, dirfd: int, pathname: int, times: int, flags: int) -> int:
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         return -errno.EINVAL
-    found = _existing(k, dirfd, pathname, flags)
+    found = _existing(k, dirfd, pathname, flags | (0 if pathname else AT_EMPTY_PATH))  # NULL: the fd itself
     if isinstance(found, HostFile):
         found = found._fresh()
     if not isinstance(found, Node):

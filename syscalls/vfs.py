@@ -305,7 +305,17 @@ class Vfs:
             assert isinstance(node.entry, SynLink)
             return node.entry.target
         assert node.host is not None
-        return os.readlink(node.host)
+        try:
+            return os.readlink(node.host)
+        except OSError as e:  # changed on the host under us
+            raise SyscallError(e.errno or errno.ENOENT) from e
+
+    def _must(self, path: str) -> Node:
+        """A directory the walk stands in; it may have been removed under it (ENOENT, as Linux)."""
+        node = self.lookup(path)
+        if node is None:
+            raise SyscallError(errno.ENOENT)
+        return node
 
     def walk(
         self,
@@ -330,9 +340,7 @@ class Vfs:
         if path.startswith("/") and beneath:
             raise SyscallError(errno.EXDEV)
         cur = root if path.startswith("/") else start
-        node = self.lookup(cur)
-        if node is None:
-            raise SyscallError(errno.ENOENT)
+        node = self._must(cur)
         todo = [c for c in reversed(path.split("/"))]
         must_dir = path.endswith("/") or path.endswith("/.")
         links = 0
@@ -350,9 +358,7 @@ class Vfs:
                         raise SyscallError(errno.EXDEV)
                     continue
                 cur = _parent(cur)
-                found = self.lookup(cur)
-                assert found is not None, cur
-                node = found
+                node = self._must(cur)
                 continue
             nxt = _join(cur, name)
             last = all(c in ("", ".") for c in todo)
@@ -379,9 +385,7 @@ class Vfs:
                     if beneath:
                         raise SyscallError(errno.EXDEV)
                     cur = root
-                    found = self.lookup(cur)
-                    assert found is not None
-                    node = found
+                    node = self._must(cur)
                 todo.extend(reversed(target.split("/")))
                 continue
             cur, node = nxt, child
@@ -492,7 +496,7 @@ class Vfs:
             if node.kind == DIR:
                 size, nlink = 4096, 2 + sum(1 for c in self._subdirs(node.host))
             elif node.kind == LNK:
-                size = len(os.fsencode(os.readlink(node.host))) if node.host else 0
+                size = len(os.fsencode(self.readlink(node)))
         elif isinstance(node.entry, SynFile):
             mode = node.entry.mode
         elif isinstance(node.entry, SynDir):

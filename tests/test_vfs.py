@@ -323,3 +323,80 @@ def test_inode_numbers_follow_first_use_not_the_host(tmp_path: Path) -> None:
 def test_dev_stdin_is_the_standard_input_through_proc_self_fd() -> None:
     result = api.run(built("argsenv"), ["/dev/stdin"], stdin=b"piped in\n")
     assert result.stdout.endswith(b"file 9 bytes:\npiped in\n")
+
+
+def test_random_file_calls_only_ever_answer_errnos(tmp_path: Path) -> None:
+    """Thousands of file calls with random paths, flags and fds: every one returns, none raises."""
+    import random
+
+    from emulator.machine import Console, Machine, RunConfig
+    from loader import load_image
+    from syscalls.kernel import load_handlers
+    from syscalls.table import BY_NAME
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "file").write_text("data")
+    config = RunConfig(argv=["hello"], env=[], filesystem=api.filesystem([f"{shared}:/w:rw"], cwd=tmp_path))
+    machine = Machine(load_image(built("hello")), config, Console(lambda fd, data: None, lambda fd, n: b""))
+    kernel, task = machine.kernel, machine.current
+    paths = [
+        b"/w/a",
+        b"/w/a/b",
+        b"/w/l",
+        b"/w",
+        b"../w/file",
+        b"/",
+        b"/tmp/a",
+        b"/tmp/l",
+        b"..",
+        b".",
+        b"",
+        b"/proc/self/fd/3",
+        b"/proc/self/exe",
+        b"/dev/null",
+        b"/proc/self/root/..",
+        b"/dev/stdout",
+        b"x" * 300,
+    ]
+    numbers = [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        0xFFFFFF9C,
+        0o100,
+        0o101,
+        0o1102,
+        0o200000,
+        0o400000,
+        0x100,
+        0x200,
+        0x400,
+        0x1000,
+        0o10000000,
+        0o777,
+        8192,
+    ]
+    scratch = 0x7FFFFFFE0000
+    rng = random.Random(5)
+    names = sorted(n for n, h in load_handlers().items() if h.__module__ == "syscalls.files")
+    try:
+        for _ in range(3000):
+            args = []
+            for i in range(6):
+                roll = rng.random()
+                if roll < 0.35:
+                    machine.mem.poke(scratch + 0x1000 * i, rng.choice(paths) + b"\0")
+                    args.append(scratch + 0x1000 * i)
+                elif roll < 0.8:
+                    args.append(rng.choice(numbers))
+                else:
+                    args.append(scratch + 0x8000 + rng.randrange(0x4000))
+            result = kernel.handle(task, BY_NAME[rng.choice(names)].nr, args)
+            assert isinstance(result, int)
+    finally:
+        kernel.vfs.close()
