@@ -142,6 +142,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     diff.add_argument(
         "--without", action="append", default=[], metavar="RULE", help="switch a normalisation rule off"
     )
+    diff.add_argument(
+        "--mount",
+        action="append",
+        default=[],
+        metavar="HOST:GUEST[:ro|rw]",
+        help="for the emulated run: show a host path to the guest (as `run --mount`)",
+    )
     diff.add_argument("--go", default=None, metavar="VERSION", help="toolchain for a fixture name")
     diff.add_argument("--stripped", action="store_true", help="use the stripped build of a fixture")
 
@@ -270,11 +277,15 @@ def _diff(ns: argparse.Namespace) -> int:
     from pathlib import Path
 
     from emulator import diff
-    from emulator.api import DEFAULT_ENV, resolve_target
+    from emulator.api import DEFAULT_ENV, filesystem, resolve_target
     from emulator.normalize import DEFAULT_RULES
     from emulator.stracelog import ParseError
     from loader import LoaderError, load_image
 
+    try:
+        filesystem(ns.mount)  # a bad --mount is a usage error before anything runs
+    except ValueError as e:
+        raise UsageError(str(e)) from e
     unknown = set(ns.without) - DEFAULT_RULES
     if unknown:
         raise UsageError(f"unknown rule {sorted(unknown)[0]!r}; rules: {', '.join(sorted(DEFAULT_RULES))}")
@@ -296,7 +307,9 @@ def _diff(ns: argparse.Namespace) -> int:
             native = diff.load_native(ns.native)
         else:
             native = diff.record_native(path, ns.args, log_path=keep and keep / "native.strace", **runs)
-        emulated = diff.record_emulated(path, ns.args, log_path=keep and keep / "emulator.strace", **runs)
+        emulated = diff.record_emulated(
+            path, ns.args, log_path=keep and keep / "emulator.strace", mounts=ns.mount, **runs
+        )
     except LoaderError as e:
         print(f"emulator: {e.message}", file=sys.stderr)
         return e.exit_code

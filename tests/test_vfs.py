@@ -400,3 +400,10 @@ def test_random_file_calls_only_ever_answer_errnos(tmp_path: Path) -> None:
             assert isinstance(result, int)
     finally:
         kernel.vfs.close()
+
+
+def test_diff_takes_mounts_and_refuses_a_bad_one_before_running(capfd: pytest.CaptureFixture[str]) -> None:
+    status = cli.main(["diff", "hello", "--mount", "/nonexistent-host-dir:/x"])
+    err = capfd.readouterr().err
+    assert status == exitcodes.USAGE
+    assert err == "emulator: --mount '/nonexistent-host-dir:/x': no such host path '/nonexistent-host-dir'\n"
