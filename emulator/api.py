@@ -19,9 +19,38 @@ from emulator.events import Event, SyscallEvent
 from emulator.limits import Limits
 from emulator.machine import Console, Machine, RunConfig, Stats
 from loader import load_image
+from syscalls.vfs import FsConfig, MountSpec
 
 # The guest's environment unless the caller gives one: small, fixed, host-free.
 DEFAULT_ENV = ("PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/guest", "USER=guest", "LANG=C.UTF-8")
+GUEST_TMPDIR = "/tmp"  # the private temporary directory, as the guest names it
+
+
+def guest_environment(env: Sequence[str]) -> list[str]:
+    """``env`` plus TMPDIR naming the private /tmp, unless the caller set TMPDIR."""
+    env = list(env)
+    if not any(e.startswith("TMPDIR=") for e in env):
+        env.append(f"TMPDIR={GUEST_TMPDIR}")
+    return env
+
+
+def filesystem(
+    mounts: Sequence[str | MountSpec] = (),
+    root: str | os.PathLike[str] | None = None,
+    keep_tmp: bool = False,
+    cwd: str | os.PathLike[str] | None = None,
+) -> FsConfig:
+    """The sandbox's configuration; ValueError (one line) for a bad mount or root."""
+    for what, path in (("--root", root), ("the working directory", cwd)):
+        if path is not None and not os.path.isdir(path):
+            raise ValueError(f"{what} {str(path)!r} is not a directory")
+    specs = tuple(m if isinstance(m, MountSpec) else MountSpec.parse(m) for m in mounts)
+    return FsConfig(
+        root=None if root is None else str(root),
+        mounts=specs,
+        cwd=None if cwd is None else str(cwd),
+        keep_tmp=keep_tmp,
+    )
 
 
 @dataclass
@@ -38,6 +67,7 @@ class RunResult:
     unimplemented: dict[str, int] = field(default_factory=dict)
     limit_hits: dict[str, int] = field(default_factory=dict)  # guest-facing limit -> syscalls it failed
     bundle: str | None = None  # an internal error's reproducer directory
+    kept_tmp: str | None = None  # the host directory that was the guest's /tmp, with keep_tmp
 
     def strace(self) -> list[str]:
         """The syscalls as strace prints them, one line per call."""
@@ -76,14 +106,22 @@ def run(
     bundle_dir: str | os.PathLike[str] | None = None,
     stdin: bytes = b"",
     sinks: Sequence[Callable[[Event], None]] = (),
+    mounts: Sequence[str | MountSpec] = (),
+    root: str | os.PathLike[str] | None = None,
+    keep_tmp: bool = False,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> RunResult:
     """Run a Go binary (or fixture name) to completion and return what happened.
 
-    Output is captured, not printed. Raises ``loader.LoaderError`` for a file
-    that cannot be loaded. Limits left as None keep their defaults
+    Output is captured, not printed. The guest sees ``cwd`` (default: ours)
+    read-only at its own path and works there (or ``root`` as its / and works
+    at /), ``mounts`` ("HOST:GUEST[:ro|rw]"), and a private /tmp removed at the
+    end unless ``keep_tmp``. Limits left as None keep their defaults
     (``emulator.limits.Limits``); Ctrl-C during the run ends it with reason
-    "interrupted" and status 130 instead of raising KeyboardInterrupt.
+    "interrupted" and status 130 instead of raising KeyboardInterrupt. Raises
+    ``loader.LoaderError`` for a file that cannot be loaded, ValueError for a bad mount.
     """
+    fs = filesystem(mounts, root, keep_tmp, cwd)
     path = resolve_target(target)
     image = load_image(path)
     argv0 = str(target)
@@ -97,13 +135,14 @@ def run(
     }
     config = RunConfig(
         argv=[argv0, *args],
-        env=list(DEFAULT_ENV if env is None else env),
+        env=guest_environment(DEFAULT_ENV if env is None else env),
         seed=seed,
         cpus=cpus,
         limits=Limits(**{k: v for k, v in chosen.items() if v is not None}),
         record_syscalls=True,
         vdso=vdso,
         bundle_dir=None if bundle_dir is None else str(bundle_dir),
+        filesystem=fs,
     )
     out: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
     pending_stdin = bytearray(stdin)
@@ -117,7 +156,10 @@ def run(
         return chunk
 
     machine = Machine(image, config, Console(write_fd, read_fd), sinks=list(sinks))
-    outcome = machine.run()
+    try:
+        outcome = machine.run()
+    finally:
+        machine.kernel.vfs.close()
     return RunResult(
         exit_status=outcome.status,
         reason=outcome.reason,
@@ -130,4 +172,5 @@ def run(
         unimplemented=dict(machine.kernel.unimplemented),
         limit_hits=dict(machine.kernel.limit_hits),
         bundle=outcome.bundle,
+        kept_tmp=machine.kernel.vfs.kept_tmp,
     )

@@ -157,6 +157,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         action="store_false",
         help="map no vDSO: the guest's clock_gettime calls become syscalls (and show in --strace)",
     )
+    run.add_argument(
+        "--mount",
+        action="append",
+        default=[],
+        metavar="HOST:GUEST[:ro|rw]",
+        help="show a host directory or file to the guest at GUEST (read-only unless :rw); repeatable",
+    )
+    run.add_argument(
+        "--root", metavar="DIR", help="the guest's / is DIR, read-only (default: our cwd at its own path)"
+    )
+    run.add_argument(
+        "--keep-tmp",
+        action="store_true",
+        help="keep the guest's private /tmp on the host; its path is printed at exit",
+    )
     run.add_argument("--go", default=None, metavar="VERSION", help="toolchain for a fixture name")
     run.add_argument("--stripped", action="store_true", help="use the stripped build of a fixture")
 
@@ -177,6 +192,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     diff.add_argument("--keep-logs", metavar="DIR", help="write native.strace and emulator.strace there")
     diff.add_argument(
         "--without", action="append", default=[], metavar="RULE", help="switch a normalisation rule off"
+    )
+    diff.add_argument(
+        "--mount",
+        action="append",
+        default=[],
+        metavar="HOST:GUEST[:ro|rw]",
+        help="for the emulated run: show a host path to the guest (as `run --mount`)",
     )
     diff.add_argument("--go", default=None, metavar="VERSION", help="toolchain for a fixture name")
     diff.add_argument("--stripped", action="store_true", help="use the stripped build of a fixture")
@@ -228,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(ns: argparse.Namespace) -> int:
-    from emulator.api import DEFAULT_ENV, resolve_target
+    from emulator.api import DEFAULT_ENV, filesystem, guest_environment, resolve_target
     from emulator.limits import LimitedText, Limits, describe_limit_hits
     from emulator.machine import Machine, RunConfig
     from emulator.strace import StraceWriter
@@ -237,6 +259,10 @@ def _run(ns: argparse.Namespace) -> int:
     args = ns.args
     env = list(os.environ.items()) if ns.inherit_env else None
     guest_env = [f"{k}={v}" for k, v in env] if env is not None else list(ns.env or DEFAULT_ENV)
+    try:
+        fs = filesystem(ns.mount, ns.root, ns.keep_tmp)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
     try:
         path = resolve_target(ns.target, ns.go, ns.stripped)
         image = load_image(path)
@@ -264,12 +290,13 @@ def _run(ns: argparse.Namespace) -> int:
     )
     config = RunConfig(
         argv=[ns.target, *args],
-        env=guest_env,
+        env=guest_environment(guest_env),
         seed=ns.seed,
         cpus=ns.cpus,
         limits=limits,
         record_syscalls=ns.strace is not None,
         vdso=ns.vdso,
+        filesystem=fs,
     )
     sinks = []
     trace_file = None
@@ -284,10 +311,15 @@ def _run(ns: argparse.Namespace) -> int:
         sinks.append(StraceWriter(trace_out))
     try:
         machine = Machine(image, config, sinks=sinks)
-        outcome = machine.run()
+        try:
+            outcome = machine.run()
+        finally:
+            machine.kernel.vfs.close()
     finally:
         if trace_file is not None and trace_file is not sys.stderr:
             trace_file.close()
+    if machine.kernel.vfs.kept_tmp:
+        print(f"emulator: the guest's /tmp is kept at {machine.kernel.vfs.kept_tmp}", file=sys.stderr)
     if outcome.report:
         print(outcome.report, file=sys.stderr)
     hits = describe_limit_hits(machine.kernel.limit_hits, limits)
@@ -328,11 +360,15 @@ def _diff(ns: argparse.Namespace) -> int:
     from pathlib import Path
 
     from emulator import diff
-    from emulator.api import DEFAULT_ENV, resolve_target
+    from emulator.api import DEFAULT_ENV, filesystem, resolve_target
     from emulator.normalize import DEFAULT_RULES
     from emulator.stracelog import ParseError
     from loader import LoaderError, load_image
 
+    try:
+        filesystem(ns.mount)  # a bad --mount is a usage error before anything runs
+    except ValueError as e:
+        raise UsageError(str(e)) from e
     unknown = set(ns.without) - DEFAULT_RULES
     if unknown:
         raise UsageError(f"unknown rule {sorted(unknown)[0]!r}; rules: {', '.join(sorted(DEFAULT_RULES))}")
@@ -354,7 +390,9 @@ def _diff(ns: argparse.Namespace) -> int:
             native = diff.load_native(ns.native)
         else:
             native = diff.record_native(path, ns.args, log_path=keep and keep / "native.strace", **runs)
-        emulated = diff.record_emulated(path, ns.args, log_path=keep and keep / "emulator.strace", **runs)
+        emulated = diff.record_emulated(
+            path, ns.args, log_path=keep and keep / "emulator.strace", mounts=ns.mount, **runs
+        )
     except LoaderError as e:
         print(f"emulator: {e.message}", file=sys.stderr)
         return e.exit_code

@@ -56,6 +56,7 @@ from syscalls.sigframe import (
     build_frame,
 )
 from syscalls.table import decode_args, decode_ret, lookup
+from syscalls.vfs import FsConfig
 
 STACK_TOP = 0x7FFF_FFFF_F000
 STACK_SIZE = 8 << 20
@@ -104,6 +105,7 @@ class RunConfig:
         True  # Ctrl-C stops the guest cleanly (outcome "interrupted") when run in the main thread
     )
     bundle_dir: str | None = None  # where an internal error's reproducer goes (default: the temp directory)
+    filesystem: FsConfig = field(default_factory=FsConfig)  # what of the host the guest sees
 
 
 @dataclass
@@ -187,6 +189,7 @@ class Machine:
                 envp=[os.fsencode(e) for e in config.env],
                 exe_path=os.path.abspath(image.path),
                 limits=config.limits.guest(),
+                filesystem=config.filesystem,
             ),
             self.mem,
             self.clock,
@@ -243,6 +246,7 @@ class Machine:
             sysinfo_ehdr=self.vdso_base,
         )
         self.mem.poke(stack.sp, stack.data)
+        self.kernel.initial_stack = stack.data  # /proc/self/auxv is read from its copy
 
         uc = self.cpu.uc
         for reg in (
@@ -558,8 +562,8 @@ class Machine:
     def exists(self, tid: int) -> bool:
         return tid in self.scheduler.threads
 
-    def live_threads(self) -> int:
-        return len(self.scheduler.threads)
+    def thread_ids(self) -> list[int]:
+        return list(self.scheduler.threads)
 
     def stack_pointer(self) -> int:
         return self.cpu.uc.reg_read(x86.UC_X86_REG_RSP)

@@ -128,7 +128,8 @@ def run_cell(version: str, fixture: str) -> Cell:
             shutil.copy2(toolchains.build_fixture(fixture, version), binary)
             args, env = guest_args(fixture, workdir)
             native = diff.record_native(binary, args, env=env)
-            emulated = diff.record_emulated(binary, args, env=env)
+            # the workdir is mounted at its own path: the argsenv file has the same name on both sides
+            emulated = diff.record_emulated(binary, args, env=env, mounts=[f"{workdir}:{workdir}"])
             report = diff.compare_runs(native, emulated)
         except Exception as exc:  # a cell reports its failure; the matrix goes on
             cell.error = _first_line(exc) or type(exc).__name__

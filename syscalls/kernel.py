@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -21,6 +21,7 @@ from syscalls.errno import LimitError, SyscallError
 from syscalls.outcome import Outcome
 from syscalls.sigframe import SignalInfo
 from syscalls.table import TABLE, Support
+from syscalls.vfs import FsConfig, Vfs
 
 
 class Task(Protocol):
@@ -34,11 +35,25 @@ class Task(Protocol):
     robust_list: int
 
 
+class Mapping(Protocol):
+    """One VMA as /proc/self/maps shows it."""
+
+    start: int
+    end: int
+    prot: int
+    name: str
+
+
 class Memory(GuestMemory, Protocol):
     """Guest memory plus the mapping operations mmap and friends need."""
 
     brk_start: int
     brk: int
+
+    @property
+    def vmas(self) -> Iterable[Mapping]:
+        """The memory map, in address order (read-only: /proc/self/maps)."""
+        ...
 
     def map(self, start: int, length: int, prot: int, name: str = "", *, replace: bool = True) -> None: ...
     def unmap(self, start: int, length: int) -> None: ...
@@ -70,8 +85,8 @@ class Threads(Protocol):
         ...
 
     def exists(self, tid: int) -> bool: ...
-    def live_threads(self) -> int:
-        """Threads of the process that have not exited (clone checks RLIMIT_NPROC against it)."""
+    def thread_ids(self) -> list[int]:
+        """The live threads' ids, in creation order (/proc/self/task, status)."""
         ...
 
     def stack_pointer(self) -> int:
@@ -122,8 +137,9 @@ class KernelConfig:
     hostname: str = "emulator"
     argv: list[bytes] = field(default_factory=list)
     envp: list[bytes] = field(default_factory=list)
-    exe_path: str = "/proc/self/exe"
+    exe_path: str = "/proc/self/exe"  # the host path of the guest's binary
     limits: GuestLimits = field(default_factory=GuestLimits)
+    filesystem: FsConfig = field(default_factory=FsConfig)
 
 
 Handler = Callable[..., Outcome]
@@ -163,6 +179,10 @@ class Kernel:
         self.threads = threads
         self.console = console
         self.random = random.Random(config.seed)
+        self.vfs = Vfs(config.filesystem, self)
+        self.initial_stack = (
+            b""  # argc, argv, envp and auxv as the process started (set by the loader's caller)
+        )
         self.signals = SignalTable()
         self.rlimits: dict[int, tuple[int, int]] = default_rlimits()
         self.rlimits[RLIMIT_NPROC] = (config.limits.threads, config.limits.threads)

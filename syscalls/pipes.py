@@ -8,7 +8,9 @@ and fail with EPIPE once every reader is gone (SIGPIPE is not delivered yet).
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from syscalls import errno
 from syscalls.abi import write_i32
@@ -34,6 +36,8 @@ class PipeBuffer:
 @dataclass(eq=False)
 class PipeEnd(OpenFile):
     buffer: PipeBuffer = field(default_factory=PipeBuffer)
+
+    file_type: ClassVar[int] = stat.S_IFIFO
 
     @property
     def writing(self) -> bool:

@@ -25,7 +25,7 @@ def clone(k: Kernel, t: Task, flags: int, stack: int, parent_tid: int, child_tid
     if flags & _THREAD_FLAGS != _THREAD_FLAGS:
         return -errno.ENOSYS  # new processes (fork, vfork) are not emulated
     nproc = k.rlimits[RLIMIT_NPROC][0]
-    if k.threads.live_threads() >= nproc:
+    if len(k.threads.thread_ids()) >= nproc:
         raise LimitError("threads", errno.EAGAIN, f"RLIMIT_NPROC is {nproc}")
     tid = k.threads.clone(
         t,

@@ -66,7 +66,7 @@ def test_args_env_and_file(tmp_path: Path) -> None:
     data.write_text("line one\nline two\n")
     env = (*api.DEFAULT_ENV, "GREETING=hi there")
     expected = native(path, str(data), "x y", env=env_dict(env))
-    result = api.run(path, [str(data), "x y"], env=env)
+    result = api.run(path, [str(data), "x y"], env=env, mounts=[f"{tmp_path}:{tmp_path}"])
     assert expected.returncode == 0
     assert (result.stdout, result.stderr, result.exit_status) == (
         expected.stdout,
