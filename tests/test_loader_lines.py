@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from pathlib import Path
 
@@ -75,4 +76,4 @@ def test_main_main_maps_to_the_fixture_source(version: str, stripped: bool) -> N
     assert 7 in lines and text[max(lines) - 1] == "}"
     assert any(run.file == "fmt/print.go" for run in runs)  # Println, inlined
     assert main.start_line == min(lines)
-    assert runs[0].start == main.entry and all(a.end == b.start for a, b in zip(runs, runs[1:]))
+    assert runs[0].start == main.entry and all(a.end == b.start for a, b in itertools.pairwise(runs))
