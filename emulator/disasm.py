@@ -15,10 +15,11 @@ import os
 import struct
 from dataclasses import dataclass
 
-from loader import SymbolTable, load_image
+from loader import SymbolTable, load_image, moduledata, pclntab
 from loader.lines import ElfFile, LineTable, read_elf
 from loader.packages import ElfSymbol, elf_symbols
 from loader.sections import find_section
+from loader.symbols import find_pclntab
 
 # abi.Type (Go 1.21-1.27): Size_, PtrBytes, Hash, TFlag, Align_, FieldAlign_, Kind_, Equal, GCData, Str.
 _TYPE_STR_AT = 40
@@ -76,10 +77,15 @@ class Binary:
 
     @functools.cached_property
     def types_base(self) -> int | None:
-        """runtime.types: what a type's name offset counts from (symtab, else the .go.type section)."""
+        """runtime.types: what a type's name offset counts from (symtab, else moduledata)."""
         sym = next((s for s in self.data_symbols if s.name == "runtime.types"), None)
         if sym is not None:
             return sym.addr
+        found = find_pclntab(self.elf.data, self.elf.sections, self.elf.segmap)
+        if found is not None:
+            types = moduledata.types_start(self.elf.segmap, found[0], pclntab.parse_header(found[1]))
+            if types is not None:
+                return types
         section = find_section(self.elf.sections, ".go.type")
         return section.sh_addr if section is not None else None
 
@@ -192,6 +198,7 @@ class Instruction:
     comment: str  # what a RIP-relative operand addresses, or the g field a prologue reads
     file: str
     line: int
+    data: int | None = None  # the address a RIP-relative operand refers to
 
     @property
     def text(self) -> str:
@@ -230,7 +237,7 @@ def disassemble_range(binary: Binary, func_name: str, start: int, end: int) -> L
     md.detail = True
     out = []
     for insn in md.disasm(code, start):
-        operands, comment = insn.op_str, ""
+        operands, comment, data = insn.op_str, "", None
         target = _branch_target(insn, x86_const)
         if target is not None:
             named = binary.functions.lookup(target)
@@ -238,7 +245,8 @@ def disassemble_range(binary: Binary, func_name: str, start: int, end: int) -> L
                 operands = _offset_name(*named)
         for op in insn.operands:
             if op.type == x86_const.X86_OP_MEM and op.mem.base == x86_const.X86_REG_RIP:
-                comment = binary.describe_data(insn.address + insn.size + op.mem.disp) or ""
+                data = insn.address + insn.size + op.mem.disp
+                comment = binary.describe_data(data) or ""
             elif (
                 op.type == x86_const.X86_OP_MEM
                 and op.mem.base == x86_const.X86_REG_R14
@@ -257,6 +265,7 @@ def disassemble_range(binary: Binary, func_name: str, start: int, end: int) -> L
                 comment,
                 run.file if run else "?",
                 run.line if run else -1,
+                data,
             )
         )
     return Listing(SymbolTable.display_name(func_name), start, end, out)

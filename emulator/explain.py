@@ -37,6 +37,21 @@ SYSCALL_KINDS = {
 }
 
 
+# What each bootstrap step does, from the runtime's source (asm_amd64.s rt0_go, proc.go).
+BOOTSTRAP_NOTES = {
+    "runtime.rt0_go": "assembly: g0 and m0, TLS, CPU features",
+    "runtime.check": "self-checks of the compiler's assumptions",
+    "runtime.args": "argc, argv, auxv",
+    "runtime.osinit": "CPU count, huge page size",
+    "runtime.schedinit": "allocator, GC, signals, GOMAXPROCS",
+    "runtime.newproc": "goroutine 1, to run runtime.main",
+    "runtime.mstart": "m0 enters the scheduler",
+    "runtime.main": "on goroutine 1",
+    "runtime.gcenable": "starts the sweeper and scavenger",
+    "main.main": "your code",
+}
+
+
 @dataclass(frozen=True)
 class Claim:
     topic: str
@@ -329,14 +344,6 @@ def _claims(ex: Explanation) -> list[Claim]:
                 "syscalls", f"{name} appears", f"{counts.get(name, 0)} {name} calls", counts.get(name, 0) > 0
             )
         )
-    claims.append(
-        Claim(
-            "syscalls",
-            "execve loads the binary",
-            "execve happens before the first instruction: not traced in the process",
-            False,
-        )
-    )
     write = next((e for e in f.syscalls if e.name == "write" and e.args[0] == 1), None)
     if write is not None:
         claims.append(
@@ -350,14 +357,20 @@ def _claims(ex: Explanation) -> list[Claim]:
     claims.append(
         Claim("gc", "0 GC cycles for a single Println", f"{f.gc_cycles} GC cycles", f.gc_cycles == 0)
     )
-    first_go = next((m for m in f.milestones if m.function == "runtime.check"), None)
-    if first_go is not None:
+    entered = {m.function: m.instructions for m in f.milestones}
+    first_go = min(
+        (m for m in f.milestones if m.function != "runtime.rt0_go"),
+        key=lambda m: m.instructions,
+        default=None,
+    )
+    if first_go is not None and "runtime.schedinit" in entered:
         claims.append(
             Claim(
                 "bootstrap",
                 "the first Go (not assembly) function is runtime.schedinit",
-                "rt0_go calls runtime.check, runtime.args and runtime.osinit before schedinit",
-                False,
+                f"{first_go.function} runs first, at instruction {first_go.instructions:,}; "
+                f"schedinit at {entered['runtime.schedinit']:,}",
+                first_go.function == "runtime.schedinit",
             )
         )
     if ex.prologue:
@@ -403,11 +416,13 @@ def _claims(ex: Explanation) -> list[Claim]:
                 False,
             )
         )
+    reserved = sum(r.size for r in ex.memory_at_exit if r.perms == "---p")
     claims.append(
         Claim(
             "memory",
             "~2-5 MB of memory mapped in total",
-            f"{_size(f.committed_bytes)} committed at exit",
+            f"{_size(f.committed_bytes)} mapped with access rights at exit, {_size(reserved)} more reserved "
+            "PROT_NONE (pages never touched cost no RAM)",
             2 << 20 <= f.committed_bytes <= 5 << 20,
         )
     )
@@ -443,10 +458,20 @@ def sections(ex: Explanation) -> list[tuple[str, list[list[str]] | list[str], se
     total = f.instructions
     out.append(
         (
-            "Bootstrap",
-            [["step", "first entered at", "thread"]]
-            + [["_rt0_amd64_linux (entry)", "0", str(f.threads_at_main[0].tid if f.threads_at_main else "")]]
-            + [[m.function, f"{m.instructions:,}", str(m.tid)] for m in f.milestones],
+            "Bootstrap (instructions executed when each function is first entered)",
+            [["function", "at", "thread", ""]]
+            + [
+                [
+                    "_rt0_amd64_linux",
+                    "0",
+                    str(f.threads_at_main[0].tid if f.threads_at_main else ""),
+                    "entry point",
+                ]
+            ]
+            + [
+                [m.function, f"{m.instructions:,}", str(m.tid), BOOTSTRAP_NOTES.get(m.function, "")]
+                for m in f.milestones
+            ],
             {1},
         )
     )
@@ -459,7 +484,7 @@ def sections(ex: Explanation) -> list[tuple[str, list[list[str]] | list[str], se
             {1, 2},
         )
     )
-    package_inits = [m for m in f.inits if not m.function.startswith(("runtime.", "internal/"))]
+    package_inits = f.package_inits
     if package_inits:
         out.append(("Package inits, in order", [", ".join(m.function for m in package_inits)], set()))
     rows = [["tid", "role", "doing"]] + [[str(t.tid), t.role, t.state] for t in f.threads_at_main]
@@ -473,14 +498,20 @@ def sections(ex: Explanation) -> list[tuple[str, list[list[str]] | list[str], se
         )
     else:
         out.append(("Goroutines when main.main starts", [f"not read: {f.goroutines_note}"], set()))
-    for title, regions in (
-        ("Memory when main.main starts", ex.memory_at_main),
-        ("Memory at exit", ex.memory_at_exit),
-    ):
-        rows = [["start", "end", "size", "perm", "what"]] + [
-            [f"{r.start:#x}", f"{r.end:#x}", _size(r.size), r.perms, r.label] for r in regions
-        ]
-        out.append((title, rows, {0, 1, 2}))
+    header = [["start", "end", "size", "perm", "what"]]
+    rows = header + [_region_row(r) for r in ex.memory_at_main]
+    out.append((f"Memory when main.main starts ({len(ex.memory_at_main)} mappings)", rows, {0, 1, 2}))
+    before = {(r.start, r.end, r.perms) for r in ex.memory_at_main}
+    changed = [r for r in ex.memory_at_exit if (r.start, r.end, r.perms) not in before]
+    after = {(r.start, r.end, r.perms) for r in ex.memory_at_exit}
+    gone = [r for r in ex.memory_at_main if (r.start, r.end, r.perms) not in after]
+    if changed or gone:
+        rows = (
+            header + [_region_row(r) for r in changed] + [[*_region_row(r)[:4], "(unmapped)"] for r in gone]
+        )
+        out.append((f"Memory at exit: {len(changed)} new or changed, {len(gone)} gone", rows, {0, 1, 2}))
+    else:
+        out.append(("Memory at exit", ["the same mappings as when main.main started"], set()))
     if ex.string is not None:
         s = ex.string
         lines = [
@@ -552,6 +583,10 @@ def sections(ex: Explanation) -> list[tuple[str, list[list[str]] | list[str], se
     ]
     out.append(("The reference document's claims", rows, set()))
     return out
+
+
+def _region_row(r: Region) -> list[str]:
+    return [f"{r.start:#x}", f"{r.end:#x}", _size(r.size), r.perms, r.label]
 
 
 def render_text(ex: Explanation) -> str:

@@ -149,6 +149,12 @@ class RunFacts:
     gc_cycles: int = 0
     committed_bytes: int = 0
 
+    @property
+    def package_inits(self) -> list[Milestone]:
+        """The init functions run after the runtime's own (after gcenable): the program's packages'."""
+        enabled = next((m for m in self.milestones if m.function == "runtime.gcenable"), None)
+        return [m for m in self.inits if enabled is not None and m.instructions >= enabled.instructions]
+
 
 def g_offsets(go_version: str | None) -> dict[str, int] | None:
     """The runtime.g field offsets for ``go1.27.3`` or ``1.27.3``, if we know that version."""
@@ -283,14 +289,16 @@ class _Observer:
 
     def _goroutines(self) -> list[GoroutineFact] | str:
         """Every g in runtime.allgs, or why they cannot be read."""
-        allgs = self.binary.data_symbol("runtime.allgs")
+        allgs = allgs_address(self.binary)
         offsets = g_offsets(self.binary.image.go_version)
         if allgs is None:
-            return "runtime.allgs has no symbol in a stripped binary"
+            return "runtime.allgs not found (no symbol, and runtime.allgadd does not show it)"
         if offsets is None:
             return f"no runtime.g layout known for {self.binary.image.go_version}"
         mem = self.machine.mem
-        ptr, length = struct.unpack("<QQ", mem.read(allgs.addr, 16))
+        ptr, length, capacity = struct.unpack("<QQQ", mem.read(allgs, 24))
+        if not 0 < length <= capacity < 1 << 20:
+            return f"runtime.allgs at {allgs:#x} does not hold a slice"
         found = []
         for i in range(length):
             (g,) = struct.unpack("<Q", mem.read(ptr + 8 * i, 8))
@@ -303,6 +311,22 @@ class _Observer:
             state = G_STATUS.get(status & ~_G_SCAN, f"status {status}")
             found.append(GoroutineFact(goid, state, name, lo, hi))
         return found
+
+
+def allgs_address(binary: Binary) -> int | None:
+    """Where the slice runtime.allgs lives: its symbol, else (stripped) the one data address
+    whose pointer, length and capacity words runtime.allgadd all loads (append reads all three)."""
+    sym = binary.data_symbol("runtime.allgs")
+    if sym is not None:
+        return sym.addr
+    addr = binary.functions.address_of("runtime.allgadd")
+    sym = next((s for s in binary.functions if s.addr == addr and s.size), None) if addr else None
+    if sym is None:
+        return None
+    listing = disassemble_range(binary, sym.name, sym.addr, sym.addr + sym.size)
+    loaded = {i.data for i in listing.instructions if i.mnemonic == "mov" and i.data is not None}
+    found = [a for a in sorted(loaded) if a + 8 in loaded and a + 16 in loaded]
+    return found[0] if len(found) == 1 else None
 
 
 def _doing(thread: Thread) -> str:

@@ -75,7 +75,7 @@ class LineTable:
         found = find_pclntab(elf.data, elf.sections, elf.segmap)
         if found is None:
             return None
-        blob, text_start, _funcs = found
+        _addr, blob, text_start, _funcs = found
         try:
             return cls(blob, text_start)
         except pclntab.PclntabError:

@@ -56,8 +56,8 @@ def test_main_main_listing_names_calls_data_and_lines(version: str, stripped: bo
     assert headers[:3] == ["fixtures/hello/main.go:6", "fixtures/hello/main.go:7", headers[2]]
     assert headers[2].startswith("fmt/print.go:")  # fmt.Println, inlined into main.main
     assert "fixtures/hello/main.go:8" in headers
-    if not stripped or version == "1.27.3":  # type names need runtime.types: symtab or .go.type
-        assert "; type:string" in text
+    assert "; type:string" in text  # named from the type descriptor, found through moduledata.types
+    assert "; go:itab.*os.File,io.Writer" in text  # os.Stdout as an io.Writer
 
 
 def test_abi_suffix_is_optional() -> None:
