@@ -184,7 +184,7 @@ def test_package_sizes_fit_in_the_text_section(version: str, stripped: bool) -> 
 @pytest.mark.parametrize(("version", "stripped"), CASES)
 def test_prologue_and_claims(version: str, stripped: bool) -> None:
     ex = explained(version, stripped)
-    assert [i.text for i in ex.prologue][0] == "cmp rsp, qword ptr [r14 + 0x10]"
+    assert ex.prologue[0].text == "cmp rsp, qword ptr [r14 + 0x10]"
     assert ex.prologue[1].mnemonic == "jbe"
     assert "call runtime.morestack_noctxt" in [i.text for i in ex.prologue]
     claims = {c.claim: c for c in ex.claims}
