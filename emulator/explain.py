@@ -341,7 +341,10 @@ def _claims(ex: Explanation) -> list[Claim]:
     for name in ("mmap", "clone", "futex", "write", "exit_group"):
         claims.append(
             Claim(
-                "syscalls", f"{name} appears", f"{counts.get(name, 0)} {name} calls", counts.get(name, 0) > 0
+                "syscalls",
+                f"{name} appears",
+                f"{counts.get(name, 0)} {name} call{'' if counts.get(name, 0) == 1 else 's'}",
+                counts.get(name, 0) > 0,
             )
         )
     write = next((e for e in f.syscalls if e.name == "write" and e.args[0] == 1), None)
@@ -433,6 +436,8 @@ def _claims(ex: Explanation) -> list[Claim]:
 
 
 def _size(n: int) -> str:
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):.1f} GiB"
     if n >= 1 << 20:
         return f"{n >> 20} MiB" if n % (1 << 20) == 0 else f"{n / (1 << 20):.1f} MiB"
     if n >= KiB:
@@ -516,7 +521,7 @@ def sections(ex: Explanation) -> list[tuple[str, list[list[str]] | list[str], se
         s = ex.string
         lines = [
             f'"{s.text}": {len(s.text)} bytes at {s.address:#x} in {s.section}, not NUL-terminated: '
-            f"followed by {s.followed_by!r}",
+            f"followed by {_bytes_text(s.followed_by)}",
         ]
         if s.header_address is not None:
             lines.append(
@@ -585,6 +590,12 @@ def sections(ex: Explanation) -> list[tuple[str, list[list[str]] | list[str], se
     return out
 
 
+def _bytes_text(data: bytes) -> str:
+    """Printable bytes as a quoted string, anything else as hex."""
+    text = data.decode("utf-8", "replace")
+    return f'"{text}..."' if text.isprintable() else data.hex(" ")
+
+
 def _region_row(r: Region) -> list[str]:
     return [f"{r.start:#x}", f"{r.end:#x}", _size(r.size), r.perms, r.label]
 
@@ -632,8 +643,9 @@ def render_json(ex: Explanation) -> str:
             return {str(k): plain(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
-        if isinstance(value, bytes):
-            return value.decode("utf-8", "replace")
+        if isinstance(value, bytes):  # output as text, machine code as hex
+            text = value.decode("utf-8", "replace")
+            return text if text.isprintable() or text.endswith("\n") else value.hex()
         return value
 
     doc = plain(ex)
