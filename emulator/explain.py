@@ -14,6 +14,7 @@ from gathering: ``explain()`` builds an ``Explanation``; ``render_text``,
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 from collections import Counter
@@ -24,6 +25,7 @@ from emulator.facts import RunFacts, gather
 from loader.packages import SizeReport, size_by_package
 
 KiB = 1024
+PAGE = 4096
 # Syscalls grouped the way a Go engineer thinks of them.
 SYSCALL_KINDS = {
     "signals": {"rt_sigaction", "rt_sigprocmask", "sigaltstack", "rt_sigreturn", "tgkill", "kill"},
@@ -120,6 +122,7 @@ def explain(path: str | os.PathLike[str], target: str | None = None, *, seed: in
     )
     arenas = _arena_reservations(facts)
     stacks = _stacks(facts)
+    origins = _origins(facts)
     explanation = Explanation(
         target=target or os.fspath(path),
         path=os.fspath(path),
@@ -130,8 +133,8 @@ def explain(path: str | os.PathLike[str], target: str | None = None, *, seed: in
         sizes=sizes,
         prologue=_prologue(listing),
         main_listing=listing,
-        memory_at_main=[_label(m, binary, arenas, stacks) for m in facts.memory_at_main],
-        memory_at_exit=[_label(m, binary, arenas, stacks) for m in facts.memory_at_exit],
+        memory_at_main=[r for m in facts.memory_at_main for r in _label(m, binary, arenas, stacks, origins)],
+        memory_at_exit=[r for m in facts.memory_at_exit for r in _label(m, binary, arenas, stacks, origins)],
         string=_string_literal(binary, facts, listing, arenas),
     )
     explanation.claims = _claims(explanation)
@@ -222,7 +225,16 @@ def _stacks(facts: RunFacts) -> list[tuple[int, int, str]]:
     return stacks
 
 
-def _label(m, binary: Binary, arenas: list[tuple[int, int]], stacks: list[tuple[int, int, str]]) -> Region:
+def _label(
+    m,
+    binary: Binary,
+    arenas: list[tuple[int, int]],
+    stacks: list[tuple[int, int, str]],
+    origins: list[tuple[int, int, str]],
+) -> list[Region]:
+    """The mapping as one labelled region, or (anonymous memory) one per runtime mmap it merges."""
+    if not m.name and not any(lo <= m.start < hi for lo, hi in arenas):
+        return _split_by_origin(m, origins, stacks)
     if m.name and m.name == binary.image.path:
         names = [
             s.name
@@ -246,12 +258,60 @@ def _label(m, binary: Binary, arenas: list[tuple[int, int]], stacks: list[tuple[
             label += ": " + ", ".join(
                 f"{n} {k} stack{'s' if n > 1 else ''}" for k, n in sorted(kinds.items())
             )
-    elif m.perms == "---p":
-        label = "reserved address space (PROT_NONE)"
     else:
-        inside = [what for lo, hi, what in stacks if m.start <= lo < m.end]
-        label = "runtime off-heap memory" + (f" ({', '.join(inside)})" if inside else "")
-    return Region(m.start, m.end, m.perms, label)
+        label = "anonymous"
+    return [Region(m.start, m.end, m.perms, label)]
+
+
+def _origins(facts: RunFacts) -> list[tuple[int, int, str]]:
+    """(start, end, what) of each anonymous mmap Go made without MAP_FIXED, named after the
+    runtime's known reservations: the page allocator's five summary levels (128 KiB x 8^level,
+    mpagealloc_64bit.go), the scavenger index after them, the 32 MiB heap arena index
+    (mheap_.arenas: 4M pointers)."""
+    map_fixed, summary_base = 0x10, 128 * KiB
+    found: list[tuple[int, int, str]] = []
+    levels_seen = 0
+    for e in facts.syscalls:
+        if e.name != "mmap" or e.args[3] & map_fixed or e.args[0] or e.result is None or e.result < 0:
+            continue
+        size, prot = e.args[1], e.args[2]
+        if prot == 0 and size == summary_base << (3 * levels_seen) and levels_seen < 5:
+            what = f"page allocator summaries, level {levels_seen}"
+            levels_seen += 1
+        elif prot == 0 and levels_seen == 5 and size == 512 << 20:
+            what = "page allocator scavenger index"
+            levels_seen += 1
+        elif prot == 0:
+            what = "reserved"
+        elif size == 32 << 20:
+            what = "heap arena index (mheap_.arenas)"
+        else:
+            what = "runtime off-heap memory"
+        found.append((e.result, e.result + -(-size // PAGE) * PAGE, what))
+    return found
+
+
+def _split_by_origin(
+    m, origins: list[tuple[int, int, str]], stacks: list[tuple[int, int, str]]
+) -> list[Region]:
+    """Adjacent mmaps of one protection merge into one VMA: split it back along them."""
+    cuts = sorted({m.start, m.end} | {b for lo, hi, _ in origins for b in (lo, hi) if m.start < b < m.end})
+    regions = []
+    for start, end in itertools.pairwise(cuts):
+        what = next((w for lo, hi, w in origins if lo <= start < hi), "anonymous")
+        if m.perms == "---p":
+            what += ", reserved" if what != "reserved" else ""
+        elif what.startswith("page allocator"):
+            what += ", committed"
+        inside = [w for lo, _hi, w in stacks if start <= lo < end]
+        if inside:
+            what += f" ({', '.join(inside)})"
+        if regions and regions[-1].label.split(" (")[0] == what.split(" (")[0] and not inside:
+            count = int(regions[-1].label.split("(")[1].split()[0]) + 1 if "(" in regions[-1].label else 2
+            regions[-1] = Region(regions[-1].start, end, m.perms, f"{what} ({count} mappings)")
+        else:
+            regions.append(Region(start, end, m.perms, what))
+    return regions
 
 
 # -- the claims -------------------------------------------------------------------------
@@ -505,7 +565,7 @@ def sections(ex: Explanation) -> list[tuple[str, list[list[str]] | list[str], se
         out.append(("Goroutines when main.main starts", [f"not read: {f.goroutines_note}"], set()))
     header = [["start", "end", "size", "perm", "what"]]
     rows = header + [_region_row(r) for r in ex.memory_at_main]
-    out.append((f"Memory when main.main starts ({len(ex.memory_at_main)} mappings)", rows, {0, 1, 2}))
+    out.append((f"Memory when main.main starts ({len(ex.memory_at_main)} regions)", rows, {0, 1, 2}))
     before = {(r.start, r.end, r.perms) for r in ex.memory_at_main}
     changed = [r for r in ex.memory_at_exit if (r.start, r.end, r.perms) not in before]
     after = {(r.start, r.end, r.perms) for r in ex.memory_at_exit}

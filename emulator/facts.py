@@ -418,6 +418,8 @@ def _phases(observer: _Observer, total: int) -> list[Phase]:
         marks.append(("main.main", first["main.main"].instructions))
     if observer.main_returned is not None:
         marks.append(("exit (main.main returned)", observer.main_returned))
+    elif "main.main" in first:  # os.Exit, a fatal panic or signal: the process ended inside main.main
+        marks[-1] = ("main.main (never returned: the process ended inside it)", marks[-1][1])
     phases = []
     for (name, start), nxt in zip(marks, [*marks[1:], ("", total)], strict=True):
         phases.append(Phase(name, start, nxt[1]))

@@ -247,3 +247,24 @@ def test_run_does_not_import_explain_or_capstone(tmp_path) -> None:
         [sys.executable, "-c", probe, str(built("hello"))], capture_output=True, text=True, timeout=60
     )
     assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stderr
+
+
+@pytest.mark.parametrize("version", ["1.21.13", "1.27.3"])
+def test_page_allocator_reservations_are_named(version: str) -> None:
+    """mpagealloc_64bit.go reserves summary level L as 128 KiB * 8^L (2^14 entries * 8 B, 8x per level)."""
+    regions = explained(version, False).memory_at_main
+    for level in range(5):
+        parts = [r for r in regions if r.label.startswith(f"page allocator summaries, level {level},")]
+        assert sum(r.size for r in parts) == (128 * 1024) << (3 * level)
+    assert sum(r.size for r in regions if r.label.startswith("page allocator scavenger index")) == 512 << 20
+    index = [r for r in regions if r.label == "heap arena index (mheap_.arenas)"]
+    assert [r.size for r in index] == [32 << 20]
+
+
+def test_a_program_that_never_returns_from_main() -> None:
+    ex = explain(built("panic"), "panic")
+    f = ex.facts
+    assert f.exit_status == 2
+    assert f.phases[-1].name.startswith("main.main (never returned")
+    assert f.phases[-1].end == f.instructions
+    assert sum(p.instructions for p in f.phases) == f.instructions
