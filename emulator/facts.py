@@ -200,6 +200,7 @@ class _Observer:
         for name, callback in (
             ("runtime.sysmon", self._role("sysmon")),
             ("runtime.templateThread", self._role("template thread")),
+            ("runtime.stopm", self._role("idle M: parked in stopm until there is work")),
             ("runtime.mallocgc", self._malloc),
             ("runtime.gcMarkTermination", self._gc_cycle),
         ):
@@ -246,7 +247,7 @@ class _Observer:
     def _main_entered(self, thread: Thread) -> None:
         if self.at_main:
             return
-        self.roles.setdefault(thread.tid, "runs main.main (goroutine 1)")
+        self.roles[thread.tid] = "runs main.main (goroutine 1)"
         regs = self.machine.cpu.registers()
         self.at_main = {
             "tid": thread.tid,
