@@ -556,7 +556,13 @@ def sections(ex: Explanation) -> list[tuple[str, list[list[str]] | list[str], se
     out.append((f"Threads when main.main starts ({len(f.threads_at_main)})", rows, set()))
     if f.goroutines_at_main is not None:
         rows = [["goid", "status", "started by", "stack"]] + [
-            [str(g.goid), g.status, g.start_function, _size(g.stack_size)] for g in f.goroutines_at_main
+            [
+                str(g.goid),
+                f"{g.status} ({g.wait_reason})" if g.wait_reason else g.status,
+                g.start_function,
+                _size(g.stack_size),
+            ]
+            for g in f.goroutines_at_main
         ]
         out.append(
             (f"Goroutines when main.main starts ({len(f.goroutines_at_main)}, from runtime.allgs)", rows, {3})

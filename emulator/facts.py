@@ -27,13 +27,13 @@ from syscalls.outcome import FutexWait, Sleep
 # runtime/runtime2.go and checked against the DWARF of the fixtures (tests/test_explain.py).
 # gobuf lost its ret word in 1.25 while g gained syscallbp in 1.23 and more fields in 1.26.
 G_OFFSETS: dict[tuple[int, int], dict[str, int]] = {
-    (1, 21): {"atomicstatus": 144, "goid": 152, "startpc": 296},
-    (1, 22): {"atomicstatus": 144, "goid": 152, "startpc": 296},
-    (1, 23): {"atomicstatus": 152, "goid": 160, "startpc": 304},
-    (1, 24): {"atomicstatus": 152, "goid": 160, "startpc": 304},
-    (1, 25): {"atomicstatus": 144, "goid": 152, "startpc": 296},
-    (1, 26): {"atomicstatus": 144, "goid": 152, "startpc": 304},
-    (1, 27): {"atomicstatus": 144, "goid": 152, "startpc": 304},
+    (1, 21): {"atomicstatus": 144, "goid": 152, "waitreason": 176, "startpc": 296},
+    (1, 22): {"atomicstatus": 144, "goid": 152, "waitreason": 176, "startpc": 296},
+    (1, 23): {"atomicstatus": 152, "goid": 160, "waitreason": 184, "startpc": 304},
+    (1, 24): {"atomicstatus": 152, "goid": 160, "waitreason": 184, "startpc": 304},
+    (1, 25): {"atomicstatus": 144, "goid": 152, "waitreason": 176, "startpc": 296},
+    (1, 26): {"atomicstatus": 144, "goid": 152, "waitreason": 176, "startpc": 304},
+    (1, 27): {"atomicstatus": 144, "goid": 152, "waitreason": 176, "startpc": 304},
 }
 G_STATUS = {
     0: "idle",
@@ -98,6 +98,7 @@ class GoroutineFact:
     start_function: str
     stack_lo: int
     stack_hi: int
+    wait_reason: str = ""  # runtime.waitReasonStrings[g.waitreason] for a waiting goroutine
 
     @property
     def stack_size(self) -> int:
@@ -283,6 +284,13 @@ class _Observer:
             caller_name = self.binary.functions.display_name(caller[0]) if caller else "?"
             self.println_allocations.append(Allocation(size, type_name or "", caller_name))
 
+    def _wait_reason(self, reason: int) -> str:
+        """The text Go prints for a waitReason (needs runtime.waitReasonStrings: not when stripped)."""
+        table = self.binary.data_symbol("runtime.waitReasonStrings")
+        if not reason or table is None or 16 * (reason + 1) > table.size:
+            return ""
+        return _string_at(self.machine.mem, table.addr + 16 * reason)
+
     def _gc_cycle(self, _thread: Thread) -> None:
         self.gc_cycles += 1
 
@@ -310,8 +318,15 @@ class _Observer:
             start = self.binary.functions.lookup(startpc) if startpc else None
             name = self.binary.functions.display_name(start[0]) if start else "runtime.main"
             state = G_STATUS.get(status & ~_G_SCAN, f"status {status}")
-            found.append(GoroutineFact(goid, state, name, lo, hi))
+            reason = mem.read(g + offsets["waitreason"], 1)[0] if state == "waiting" else 0
+            found.append(GoroutineFact(goid, state, name, lo, hi, self._wait_reason(reason)))
         return found
+
+
+def _string_at(mem, addr: int) -> str:
+    """The Go string whose header {ptr, len} is at ``addr``."""
+    ptr, length = struct.unpack("<QQ", mem.read(addr, 16))
+    return mem.read(ptr, length).decode("utf-8", "replace") if 0 < length < 256 else ""
 
 
 def allgs_address(binary: Binary) -> int | None:

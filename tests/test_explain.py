@@ -102,7 +102,9 @@ def test_goroutines_at_main(version: str, stripped: bool) -> None:
     assert [g.goid for g in gs] == list(range(1, len(gs) + 1))
     main = gs[0]
     assert (main.status, main.start_function) == ("running", "runtime.main")
-    assert {g.start_function for g in gs} >= {"runtime.forcegchelper"}
+    forcegc = next(g for g in gs if g.start_function == "runtime.forcegchelper")
+    # what a goroutine dump prints for it: "goroutine 2 [force gc (idle)]" (needs waitReasonStrings' symbol)
+    assert (forcegc.status, forcegc.wait_reason) == ("waiting", "" if stripped else "force gc (idle)")
     arena = [r for r in explained(version, stripped).memory_at_main if r.label.startswith("Go heap arena:")]
     for g in gs:
         assert g.stack_size in (2048, 4096, 8192, 16384, 32768)
