@@ -133,7 +133,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     explain = sub.add_parser(
         "explain",
         help="run a Go program once and report what happened under the hood, every figure measured",
-        usage="python -m emulator explain TARGET [--format text|markdown|json] [--go V] [--stripped]",
+        usage="python -m emulator explain TARGET [--format F] [--go V] [--stripped] [-- ARGS]",
     )
     explain.add_argument("target", help="path to a static x86-64 Linux ELF, or a fixture name")
     explain.add_argument("--format", choices=("text", "markdown", "json"), default="text")
@@ -214,7 +214,7 @@ def _explain(ns: argparse.Namespace) -> int:
     path, status = _prepare(ns)
     if path is None:
         return status
-    report = explain.explain(path, ns.target, seed=ns.seed)
+    report = explain.explain(path, ns.target, ns.args, seed=ns.seed)
     sys.stdout.write(explain.RENDERERS[ns.format](report))
     return 0
 

@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from emulator.disasm import Binary, Instruction, disassemble
@@ -107,15 +108,20 @@ class Explanation:
     def syscalls_by_kind(self) -> dict[str, Counter[str]]:
         kinds: dict[str, Counter[str]] = {}
         for event in self.facts.syscalls:
-            kind = next((k for k, names in SYSCALL_KINDS.items() if event.name in names), "other")
-            kinds.setdefault(kind, Counter())[event.name] += 1
+            kinds.setdefault(syscall_kind(event.name), Counter())[event.name] += 1
         return kinds
 
 
-def explain(path: str | os.PathLike[str], target: str | None = None, *, seed: int = 0) -> Explanation:
+def syscall_kind(name: str) -> str:
+    return next((k for k, names in SYSCALL_KINDS.items() if name in names), "other")
+
+
+def explain(
+    path: str | os.PathLike[str], target: str | None = None, args: Sequence[str] = (), *, seed: int = 0
+) -> Explanation:
     """Read the binary, run it once, and put the facts together."""
     binary = Binary(path)
-    facts = gather(binary, target or os.fspath(path), seed=seed)
+    facts = gather(binary, [target or os.fspath(path), *args], seed=seed)
     sizes = size_by_package(binary.elf, binary.functions, binary.data_symbols)
     listing = (
         disassemble(binary, "main.main").instructions if binary.functions.address_of("main.main") else []
@@ -597,16 +603,16 @@ def sections(ex: Explanation) -> list[tuple[str, list[list[str]] | list[str], se
             lines.append(f"write(2) sent the bytes from {s.write_buffer:#x}, in {s.write_buffer_region}")
         out.append(("The string literal", lines, set()))
     kinds = ex.syscalls_by_kind
-    rows = [["kind", "calls", "which"]] + [
-        [
-            kind,
-            str(sum(c.values())),
-            ", ".join(f"{n} {k}" for k, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))),
-        ]
-        for kind, c in sorted(kinds.items(), key=lambda kv: -sum(kv[1].values()))
-    ]
-    rows.append(["total", str(len(f.syscalls)), ""])
-    out.append(("Syscalls by kind", rows, {1}))
+    main_at = next((m.instructions for m in f.milestones if m.function == "main.main"), None)
+    before = Counter(
+        syscall_kind(e.name) for e in f.syscalls if main_at is not None and e.instructions < main_at
+    )
+    rows = [["kind", "calls", "before main.main", "which"]]
+    for kind, c in sorted(kinds.items(), key=lambda kv: -sum(kv[1].values())):
+        which = ", ".join(f"{n} {k}" for k, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
+        rows.append([kind, str(sum(c.values())), str(before.get(kind, 0)), which])
+    rows.append(["total", str(len(f.syscalls)), str(sum(before.values())), ""])
+    out.append(("Syscalls by kind", rows, {1, 2}))
     if ex.prologue:
         out.append(
             (

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import struct
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from emulator.api import DEFAULT_ENV
@@ -366,9 +367,9 @@ def snapshot(machine: Machine) -> list[Mapping]:
     return [Mapping(v.start, v.end, v.perms(), v.name) for v in machine.mem.vmas]
 
 
-def gather(binary: Binary, argv0: str, *, seed: int = 0) -> RunFacts:
+def gather(binary: Binary, argv: Sequence[str], *, seed: int = 0) -> RunFacts:
     """Run the program once under the probes and collect the facts."""
-    config = RunConfig(argv=[argv0], env=list(DEFAULT_ENV), seed=seed, record_syscalls=True)
+    config = RunConfig(argv=list(argv), env=list(DEFAULT_ENV), seed=seed, record_syscalls=True)
     out: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
     console = Console(lambda fd, data: out[fd].extend(data), lambda _fd, _size: b"")
     machine = Machine(binary.image, config, console)

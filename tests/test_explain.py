@@ -270,3 +270,17 @@ def test_a_program_that_never_returns_from_main() -> None:
     assert f.phases[-1].name.startswith("main.main (never returned")
     assert f.phases[-1].end == f.instructions
     assert sum(p.instructions for p in f.phases) == f.instructions
+
+
+def test_syscalls_before_main_and_guest_arguments() -> None:
+    ex = explain(built("argsenv"), "argsenv", ["one", "two"])
+    assert ex.facts.stdout.startswith(b'args: ["one" "two"]')
+    main_at = next(m.instructions for m in ex.facts.milestones if m.function == "main.main")
+    text = render_text(ex)
+    rows = {
+        line.split()[0]: line.split()
+        for line in text.split("Syscalls by kind\n")[1].split("\n\n")[0].splitlines()
+    }
+    before = sum(e.instructions < main_at for e in ex.facts.syscalls)
+    assert rows["total"][1:3] == [str(len(ex.facts.syscalls)), str(before)]
+    assert rows["output"][2] == "0"  # every write comes from main.main
