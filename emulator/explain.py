@@ -86,6 +86,8 @@ class StringLiteral:
     header_address: int | None  # the static string header main.main points at, if found
     write_buffer: int | None  # where write(2)'s bytes came from
     write_buffer_region: str
+    copies: int = 1  # occurrences of the bytes in the loaded image: literals are deduplicated
+    blob: str = ""  # the linker's symbol for the string data it sits in ("go:string.*"), if known
 
 
 @dataclass
@@ -197,7 +199,19 @@ def _string_literal(
         header_address=header,
         write_buffer=buffer,
         write_buffer_region=buffer_region,
+        copies=len(list(binary.elf.segmap.find_all(needle))),
+        blob=_string_blob(binary, address),
     )
+
+
+def _string_blob(binary: Binary, addr: int) -> str:
+    """``go:string.*`` when ``addr`` lies between that marker symbol and the next symbol."""
+    syms = [s for s in binary.data_symbols if not s.is_function]
+    marker = next((s for s in syms if s.name == "go:string.*"), None)
+    if marker is None or addr < marker.addr:
+        return ""
+    following = min((s.addr for s in syms if s.addr > marker.addr), default=None)
+    return marker.name if following is None or addr < following else ""
 
 
 def _section_or_mapping(binary: Binary, addr: int) -> str:
@@ -592,8 +606,10 @@ def sections(ex: Explanation) -> list[tuple[str, list[list[str]] | list[str], se
     if ex.string is not None:
         s = ex.string
         lines = [
-            f'"{s.text}": {len(s.text)} bytes at {s.address:#x} in {s.section}, not NUL-terminated: '
-            f"followed by {_bytes_text(s.followed_by)}",
+            f'"{s.text}": {len(s.text)} bytes at {s.address:#x} in {s.section}'
+            + (f" ({s.blob}, the linker's concatenated string literals)" if s.blob else ""),
+            f"not NUL-terminated: followed by {_bytes_text(s.followed_by)}; "
+            f"{s.copies} cop{'y' if s.copies == 1 else 'ies'} of these bytes in the loaded image",
         ]
         if s.header_address is not None:
             lines.append(

@@ -47,6 +47,10 @@ def test_string_literal_lives_in_rodata_without_a_terminator(version: str, strip
     offset = s.address - start + _file_offset(version, stripped, ".rodata")
     assert data[offset : offset + 14] == b"Hello, World!" + s.followed_by[:1]
     assert s.followed_by[:1] != b"\0"
+    with open(built("hello", version, stripped=stripped), "rb") as f:
+        loaded = [seg.data() for seg in ELFFile(f).iter_segments() if seg["p_type"] == "PT_LOAD"]
+    assert s.copies == sum(seg.count(b"Hello, World!") for seg in loaded) == 1
+    assert s.blob == ("" if stripped else "go:string.*")
     # main.main hands fmt a static header {ptr, len} that points at those bytes
     header = data[s.header_address - start + _file_offset(version, stripped, ".rodata") :][:16]
     assert int.from_bytes(header[:8], "little") == s.address
