@@ -9,11 +9,15 @@ works on stripped binaries too.
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import functools
 import os
 import struct
 from dataclasses import dataclass
+
+import capstone
+from capstone import x86_const
 
 from loader import SymbolTable, load_image, moduledata, pclntab
 from loader.lines import ElfFile, LineTable, read_elf
@@ -144,7 +148,7 @@ class Binary:
         if self.functions.lookup(addr) is not None:
             return _offset_name(*self.functions.lookup(addr))
         starts, syms = self._data_index
-        i = _bisect(starts, addr)
+        i = bisect.bisect_right(starts, addr) - 1
         if i >= 0 and syms[i].size and addr < syms[i].addr + syms[i].size:
             return _offset_name(syms[i].name, addr - syms[i].addr)
         type_name = self.type_name(addr)
@@ -177,12 +181,6 @@ class Binary:
             if candidate not in close and tail and candidate.rsplit(".", 1)[-1].lower() == tail:
                 close.append(candidate)
         return close
-
-
-def _bisect(starts: list[int], addr: int) -> int:
-    import bisect
-
-    return bisect.bisect_right(starts, addr) - 1
 
 
 def _offset_name(name: str, offset: int) -> str:
@@ -224,9 +222,7 @@ def disassemble(binary: Binary, name: str) -> Listing:
 
 
 def disassemble_range(binary: Binary, func_name: str, start: int, end: int) -> Listing:
-    import capstone
-    from capstone import x86_const
-
+    """[start, end) of the function ``func_name``, decoded and annotated."""
     lines = binary.lines
     func = lines.function_at(start) if lines is not None else None
     runs = lines.runs(func) if lines is not None and func is not None else []
@@ -235,10 +231,11 @@ def disassemble_range(binary: Binary, func_name: str, start: int, end: int) -> L
     code = binary.read(start, end - start) or b""
     md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
     md.detail = True
+    run_starts = [r.start for r in runs]
     out = []
     for insn in md.disasm(code, start):
         operands, comment, data = insn.op_str, "", None
-        target = _branch_target(insn, x86_const)
+        target = _branch_target(insn)
         if target is not None:
             named = binary.functions.lookup(target)
             if named is not None:
@@ -255,7 +252,8 @@ def disassemble_range(binary: Binary, func_name: str, start: int, end: int) -> L
                 and insn.mnemonic == "cmp"
             ):
                 comment = "g.stackguard0 (R14 holds g)"
-        run = next((r for r in runs if r.start <= insn.address < r.end), None)
+        at = bisect.bisect_right(run_starts, insn.address) - 1
+        run = runs[at] if at >= 0 and insn.address < runs[at].end else None
         out.append(
             Instruction(
                 insn.address,
@@ -271,18 +269,13 @@ def disassemble_range(binary: Binary, func_name: str, start: int, end: int) -> L
     return Listing(SymbolTable.display_name(func_name), start, end, out)
 
 
-def _branch_target(insn, x86_const) -> int | None:
-    if not insn.group(capstone_group("CALL")) and not insn.group(capstone_group("JUMP")):
+def _branch_target(insn: capstone.CsInsn) -> int | None:
+    """The destination of a direct call or jump."""
+    if not insn.group(capstone.CS_GRP_CALL) and not insn.group(capstone.CS_GRP_JUMP):
         return None
     if len(insn.operands) == 1 and insn.operands[0].type == x86_const.X86_OP_IMM:
         return insn.operands[0].imm
     return None
-
-
-def capstone_group(name: str) -> int:
-    import capstone
-
-    return getattr(capstone, f"CS_GRP_{name}")
 
 
 def render(listing: Listing) -> str:
