@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import struct
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -63,7 +62,6 @@ BOOTSTRAP = (
 )
 # A package's init function: "os.init", "runtime.init.0", "internal/poll.init" (not methods named init).
 _INIT = re.compile(r"^(?:[^./()*]+/)*[^./()*]+\.init(\.\d+)?$")
-HEAP_ARENA_HINT = 0x00C0_0000_0000
 
 
 @dataclass(frozen=True)
@@ -442,11 +440,3 @@ def _phases(observer: _Observer, total: int) -> list[Phase]:
         phases.append(Phase(name, start, nxt[1]))
     return phases
 
-
-def syscall_counts(events: list[SyscallEvent]) -> Counter[str]:
-    return Counter(e.name for e in events)
-
-
-def heap_arena(start: int) -> bool:
-    """Whether ``start`` lies in the range Go's heap arena hints aim at (0x00c0 << 32, + i << 40)."""
-    return (start >> 32) & 0xFF == 0xC0 and start < (1 << 47)
