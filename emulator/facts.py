@@ -439,4 +439,3 @@ def _phases(observer: _Observer, total: int) -> list[Phase]:
     for (name, start), nxt in zip(marks, [*marks[1:], ("", total)], strict=True):
         phases.append(Phase(name, start, nxt[1]))
     return phases
-
