@@ -162,6 +162,16 @@ def g_offsets(go_version: str | None) -> dict[str, int] | None:
     return G_OFFSETS.get((int(match.group(1)), int(match.group(2)))) if match else None
 
 
+@dataclass
+class _AtMain:
+    """The snapshot taken when main.main is first entered."""
+
+    tid: int
+    threads: list[ThreadFact]  # roles are filled in at the end, when every probe has spoken
+    memory: list[Mapping]
+    goroutines: list[GoroutineFact] | str  # or why they could not be read
+
+
 class _Observer:
     """The probes of one run and what they saw."""
 
@@ -172,7 +182,7 @@ class _Observer:
         self.inits: list[Milestone] = []
         self.roles: dict[int, str] = {}
         self.main_returned: int | None = None
-        self.at_main: dict[str, object] = {}
+        self.at_main: _AtMain | None = None
         self.in_println: set[int] = set()
         self.println_calls = 0
         self.println_allocations: list[Allocation] = []
@@ -245,20 +255,18 @@ class _Observer:
         return entered
 
     def _main_entered(self, thread: Thread) -> None:
-        if self.at_main:
+        if self.at_main is not None:
             return
         self.roles[thread.tid] = "runs main.main (goroutine 1)"
-        regs = self.machine.cpu.registers()
-        self.at_main = {
-            "tid": thread.tid,
-            "g": regs["r14"],
-            "threads": [
+        self.at_main = _AtMain(
+            tid=thread.tid,
+            threads=[
                 ThreadFact(t.tid, "", "running main.main" if t is thread else _doing(t), _altstack(t))
                 for t in sorted(self.machine.scheduler.threads.values(), key=lambda t: t.tid)
             ],
-            "memory": snapshot(self.machine),
-            "goroutines": self._goroutines(),
-        }
+            memory=snapshot(self.machine),
+            goroutines=self._goroutines(),
+        )
 
     def _main_returning(self, _thread: Thread) -> None:
         self.main_returned = self.now()
@@ -394,19 +402,18 @@ def gather(binary: Binary, argv: Sequence[str], *, seed: int = 0) -> RunFacts:
         committed_bytes=machine.stats.committed_bytes,
     )
     at_main = observer.at_main
-    if at_main:
-        facts.main_tid = at_main["tid"]
-        first_tid = min(t.tid for t in at_main["threads"])
+    if at_main is not None:
+        facts.main_tid = at_main.tid
+        first_tid = min(t.tid for t in at_main.threads)
         facts.threads_at_main = [
             ThreadFact(t.tid, _role_of(t.tid, first_tid, observer.roles), t.state, t.altstack)
-            for t in at_main["threads"]
+            for t in at_main.threads
         ]
-        facts.memory_at_main = at_main["memory"]
-        goroutines = at_main["goroutines"]
-        if isinstance(goroutines, str):
-            facts.goroutines_note = goroutines
+        facts.memory_at_main = at_main.memory
+        if isinstance(at_main.goroutines, str):
+            facts.goroutines_note = at_main.goroutines
         else:
-            facts.goroutines_at_main = goroutines
+            facts.goroutines_at_main = at_main.goroutines
     return facts
 
 
