@@ -166,11 +166,13 @@ def _string_literal(
     binary: Binary, facts: RunFacts, listing: list[Instruction], arenas: list[tuple[int, int]]
 ) -> StringLiteral | None:
     """Where the first string main.main passes lives, and where write(2) got its bytes."""
-    text = next(
-        (i.comment.split('"', 1)[1][:-1] for i in listing if i.comment.startswith("string header ->")), None
+    header = next(
+        (i.data for i in listing if i.data is not None and binary.static_string(i.data) is not None), None
     )
-    if text is None:
-        text = facts.stdout.decode("utf-8", "replace").rstrip("\n") or None
+    if header is not None:
+        text = binary.static_string(header) or ""
+    else:
+        text = facts.stdout.decode("utf-8", "replace").rstrip("\n")
     if not text:
         return None
     needle = text.encode()
@@ -178,18 +180,13 @@ def _string_literal(
     if address is None:
         return None
     where = binary.section_at(address)
-    header = None
-    for insn in listing:
-        if insn.comment == f'string header -> "{text}"':
-            disp = int(insn.operands.rsplit("0x", 1)[1].rstrip("]"), 16)
-            header = insn.address + len(insn.raw) + disp
     write = next((e for e in facts.syscalls if e.name == "write" and e.args[0] == 1), None)
     buffer = write.args[1] if write is not None else None
     buffer_region = ""
     if buffer is not None:
         in_arena = any(lo <= buffer < hi for lo, hi in arenas)
         buffer_region = (
-            "the Go heap (the printer's buffer)" if in_arena else _section_or_mapping(binary, buffer)
+            "the Go heap: fmt's buffer, a copy" if in_arena else _section_or_mapping(binary, buffer)
         )
     return StringLiteral(
         text=text,
