@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from emulator.disasm import Binary, Instruction, disassemble
-from emulator.facts import RunFacts, gather
+from emulator.facts import Mapping, RunFacts, gather
 from loader.packages import SizeReport, size_by_package
 
 KiB = 1024
@@ -243,7 +243,7 @@ def _stacks(facts: RunFacts) -> list[tuple[int, int, str]]:
 
 
 def _label(
-    m,
+    m: Mapping,
     binary: Binary,
     arenas: list[tuple[int, int]],
     stacks: list[tuple[int, int, str]],
@@ -309,26 +309,30 @@ def _origins(facts: RunFacts) -> list[tuple[int, int, str]]:
 
 
 def _split_by_origin(
-    m, origins: list[tuple[int, int, str]], stacks: list[tuple[int, int, str]]
+    m: Mapping, origins: list[tuple[int, int, str]], stacks: list[tuple[int, int, str]]
 ) -> list[Region]:
-    """Adjacent mmaps of one protection merge into one VMA: split it back along them."""
+    """Adjacent mmaps of one protection merge into one VMA: split it back along them, then join
+    neighbours of the same kind again ("runtime off-heap memory (6 mappings)")."""
     cuts = sorted({m.start, m.end} | {b for lo, hi, _ in origins for b in (lo, hi) if m.start < b < m.end})
-    regions = []
+    pieces: list[tuple[int, int, str, int]] = []  # start, end, what, how many mmaps
     for start, end in itertools.pairwise(cuts):
         what = next((w for lo, hi, w in origins if lo <= start < hi), "anonymous")
-        if m.perms == "---p":
-            what += ", reserved" if what != "reserved" else ""
-        elif what.startswith("page allocator"):
+        if m.perms == "---p" and what != "reserved":
+            what += ", reserved"
+        elif m.perms != "---p" and what.startswith("page allocator"):
             what += ", committed"
         inside = [w for lo, _hi, w in stacks if start <= lo < end]
         if inside:
             what += f" ({', '.join(inside)})"
-        if regions and regions[-1].label.split(" (")[0] == what.split(" (")[0] and not inside:
-            count = int(regions[-1].label.split("(")[1].split()[0]) + 1 if "(" in regions[-1].label else 2
-            regions[-1] = Region(regions[-1].start, end, m.perms, f"{what} ({count} mappings)")
+        if pieces and pieces[-1][2] == what and not inside:
+            first, _, _, count = pieces[-1]
+            pieces[-1] = (first, end, what, count + 1)
         else:
-            regions.append(Region(start, end, m.perms, what))
-    return regions
+            pieces.append((start, end, what, 1))
+    return [
+        Region(start, end, m.perms, what + (f" ({count} mappings)" if count > 1 else ""))
+        for start, end, what, count in pieces
+    ]
 
 
 # -- the claims -------------------------------------------------------------------------
