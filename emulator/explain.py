@@ -382,7 +382,13 @@ def _claims(ex: Explanation) -> list[Claim]:
             Claim(
                 "goroutines",
                 "at least 2 goroutines at main.main (main and sysmon), typically 3-5",
-                f"{n} goroutines; sysmon is a thread without a goroutine",
+                f"{n} goroutines"
+                + (
+                    "; sysmon is a thread of its own, not a goroutine"
+                    if any(t.role == "sysmon" for t in f.threads_at_main)
+                    and all(g.start_function != "runtime.sysmon" for g in f.goroutines_at_main)
+                    else ""
+                ),
                 3 <= n <= 5,
             )
         )
@@ -409,12 +415,20 @@ def _claims(ex: Explanation) -> list[Claim]:
             )
     main_stack = next((r for r in ex.memory_at_main if r.label.startswith("main thread stack")), None)
     if main_stack is not None:
+        arenas = _arena_reservations(f)
+        child_stacks = [e.args[1] for e in f.syscalls if e.name == "clone" and e.args[1]]
+        in_heap = child_stacks and all(any(lo < sp <= hi for lo, hi in arenas) for sp in child_stacks)
         claims.append(
             Claim(
                 "stacks",
                 "the OS thread stack (g0) is 8 MB",
                 f"the main thread's stack mapping is {_size(main_stack.size)} (the emulator's, as Linux's "
-                "default rlimit); other threads' g0 stacks come from the Go heap",
+                "default rlimit)"
+                + (
+                    "; the other threads' g0 stacks (clone's child_stack) are in the Go heap"
+                    if in_heap
+                    else ""
+                ),
                 main_stack.size == 8 << 20,
             )
         )
