@@ -214,7 +214,10 @@ def _explain(ns: argparse.Namespace) -> int:
     path, status = _prepare(ns)
     if path is None:
         return status
-    report = explain.explain(path, ns.target, ns.args, seed=ns.seed)
+    try:
+        report = explain.explain(path, ns.target, ns.args, seed=ns.seed)
+    except explain.NotAGoProgram as e:
+        raise UsageError(str(e)) from None
     sys.stdout.write(explain.RENDERERS[ns.format](report))
     return 0
 

@@ -114,6 +114,10 @@ class Explanation:
         return kinds
 
 
+class NotAGoProgram(ValueError):
+    """The binary has no Go function table or no main.main: nothing to explain."""
+
+
 def syscall_kind(name: str) -> str:
     return next((k for k, names in SYSCALL_KINDS.items() if name in names), "other")
 
@@ -123,11 +127,11 @@ def explain(
 ) -> Explanation:
     """Read the binary, run it once, and put the facts together."""
     binary = Binary(path)
+    if binary.functions.address_of("main.main") is None:
+        raise NotAGoProgram(f"{target or os.fspath(path)}: no main.main; explain reads Go programs")
     facts = gather(binary, [target or os.fspath(path), *args], seed=seed)
     sizes = size_by_package(binary.elf, binary.functions, binary.data_symbols)
-    listing = (
-        disassemble(binary, "main.main").instructions if binary.functions.address_of("main.main") else []
-    )
+    listing = disassemble(binary, "main.main").instructions
     arenas = _arena_reservations(facts)
     stacks = _stacks(facts)
     origins = _origins(facts)

@@ -10,8 +10,9 @@ import sys
 import pytest
 from conftest import built
 from elftools.elf.elffile import ELFFile
+from guest import elf, exit_group
 
-from emulator import api, cli
+from emulator import api, cli, exitcodes
 from emulator.explain import Explanation, explain, render_markdown, render_text
 from emulator.facts import g_offsets
 from emulator.toolchains import GO_VERSIONS
@@ -289,3 +290,12 @@ def test_syscalls_before_main_and_guest_arguments() -> None:
     before = sum(e.instructions < main_at for e in ex.facts.syscalls)
     assert rows["total"][1:3] == [str(len(ex.facts.syscalls)), str(before)]
     assert rows["output"][2] == "0"  # every write comes from main.main
+
+
+def test_explain_refuses_a_program_without_main_main(tmp_path, capfd: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "tiny"
+    path.write_bytes(elf(exit_group(3)))
+    path.chmod(0o755)
+    assert cli.main(["explain", str(path)]) == exitcodes.USAGE
+    out, err = capfd.readouterr()
+    assert out == "" and err == f"emulator: {path}: no main.main; explain reads Go programs\n"
