@@ -6,7 +6,16 @@ starts, what the address space looks like then and at exit, and what the
 first ``fmt.Println`` costs the allocator. Each comes from a probe
 (``Machine.add_probe``) on one runtime function, costing nothing elsewhere.
 The probes live here, apart from the report (``emulator.explain``), so that
-they can be swapped for the shared Go runtime events without touching it.
+they can be swapped for the shared Go runtime events without touching it:
+
+    GoEvent "phase" (runtime.main, inits, main.main, exit)  -> RunFacts.milestones / phases
+    GoEvent "init"                                          -> RunFacts.inits
+    GoEvent "alloc" (size, type, caller)                    -> allocations, println_allocations
+    GoEvent "gc"                                            -> gc_cycles
+    GoEvent "goroutine" / "thread"                          -> goroutines_at_main, thread roles
+
+The snapshot at main.main (threads, memory, runtime.allgs) and the Fprintln
+call/return sites stay probes of their own.
 """
 
 from __future__ import annotations
