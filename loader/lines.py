@@ -67,7 +67,7 @@ class LineTable:
         self._header = pclntab.parse_header(blob)
         self.functions = pclntab.func_records(blob, text_start)
         self._entries = [f.entry for f in self.functions]
-        self._runs: dict[int, list[LineRun]] = {}
+        self._runs: dict[pclntab.FuncRecord, list[LineRun]] = {}
 
     @classmethod
     def from_elf(cls, elf: ElfFile) -> LineTable | None:
@@ -99,12 +99,15 @@ class LineTable:
 
     def runs(self, func: pclntab.FuncRecord) -> list[LineRun]:
         """The function's code split where its file or line changes, in address order."""
-        cached = self._runs.get(func.entry)
+        cached = self._runs.get(func)
         if cached is not None:
             return cached
         header, blob = self._header, self._blob
-        files = list(pclntab.pc_values(blob, header, func.pcfile, func.entry))
-        lines = list(pclntab.pc_values(blob, header, func.pcln, func.entry))
+        try:
+            files = list(pclntab.pc_values(blob, header, func.pcfile, func.entry))
+            lines = list(pclntab.pc_values(blob, header, func.pcln, func.entry))
+        except pclntab.PclntabError:  # a damaged table costs this function its lines, nothing more
+            files, lines = [], []
         names: dict[int, str] = {}
         runs: list[LineRun] = []
         fi = 0
@@ -124,5 +127,5 @@ class LineTable:
                 else:
                     runs.append(LineRun(pos, stop, file, line))
                 pos = stop
-        self._runs[func.entry] = runs
+        self._runs[func] = runs
         return runs

@@ -10,6 +10,7 @@ import pytest
 from conftest import built
 
 from emulator.toolchains import go_binary
+from loader import pclntab
 from loader.lines import LineTable, read_elf
 
 CASES = [(v, s) for v in ("1.21.13", "1.27.3") for s in (False, True)]
@@ -77,3 +78,24 @@ def test_main_main_maps_to_the_fixture_source(version: str, stripped: bool) -> N
     assert any(run.file == "fmt/print.go" for run in runs)  # Println, inlined
     assert main.start_line == min(lines)
     assert runs[0].start == main.entry and all(a.end == b.start for a, b in itertools.pairwise(runs))
+
+
+def test_pc_value_tables_decode_as_the_runtime_steps() -> None:
+    """runtime.step: zig-zag value delta, then pc delta in quanta; a 0 byte after the first step ends it."""
+    header = pclntab.PcHeader(pclntab.GO120_MAGIC, 1, 8, 1, 1, 0x1000, 0, 0, 0, 0, pctab_offset=4)
+    # value -1 -> 6 (+7: zig-zag 14) over 4 bytes, then 6 -> 5 (-1: zig-zag 1) over 0x81 bytes
+    blob = b"\0" * 5 + bytes([14, 4, 1, 0x81, 0x01, 0])
+    assert list(pclntab.pc_values(blob, header, 0, 0x2000)) == []  # offset 0: no table
+    assert list(pclntab.pc_values(blob, header, 1, 0x2000)) == [(0x2000, 0x2004, 6), (0x2004, 0x2085, 5)]
+    with pytest.raises(pclntab.PclntabError):
+        list(pclntab.pc_values(blob[:-3], header, 1, 0x2000))
+
+
+def test_a_damaged_line_table_costs_lines_not_the_listing(tmp_path: Path) -> None:
+    path = built("hello")
+    elf = read_elf(path)
+    table = LineTable.from_elf(elf)
+    main = next(f for f in table.functions if f.name == "main.main")
+    damaged = pclntab.FuncRecord(main.name, main.entry, main.end, 0xFFFFFFF, 0xFFFFFFF, main.cu_offset, 0)
+    assert table.runs(damaged) == []
+    assert table.lookup(main.entry) is not None
