@@ -91,7 +91,7 @@ def test_pc_value_tables_decode_as_the_runtime_steps() -> None:
         list(pclntab.pc_values(blob[:-3], header, 1, 0x2000))
 
 
-def test_a_damaged_line_table_costs_lines_not_the_listing(tmp_path: Path) -> None:
+def test_a_damaged_line_table_costs_lines_not_the_listing() -> None:
     path = built("hello")
     elf = read_elf(path)
     table = LineTable.from_elf(elf)
