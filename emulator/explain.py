@@ -662,7 +662,8 @@ def sections(ex: Explanation) -> list[tuple[str, list[list[str]] | list[str], se
         out.append(
             (
                 "Stack-guard prologue of main.main",
-                [[f"{i.address:#x}", i.text, f"; {i.comment}" if i.comment else ""] for i in ex.prologue],
+                [["address", "instruction", ""]]
+                + [[f"{i.address:#x}", i.text, f"; {i.comment}" if i.comment else ""] for i in ex.prologue],
                 set(),
             )
         )
@@ -682,6 +683,7 @@ def sections(ex: Explanation) -> list[tuple[str, list[list[str]] | list[str], se
         (
             "Run totals",
             [
+                ["measure", "value"],
                 ["heap allocations (runtime.mallocgc)", f"{f.allocations:,}"],
                 ["bytes allocated", f"{f.allocated_bytes:,}"],
                 ["GC cycles", str(f.gc_cycles)],
