@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
+import itertools
 import os
 import struct
 from dataclasses import dataclass
@@ -160,6 +161,15 @@ class Binary:
         text = self.static_string(addr)
         if text is not None:
             return f'string header -> "{text}"'
+        same_address = (
+            itertools.takewhile(lambda s: s.addr == syms[i].addr, reversed(syms[: i + 1]))
+            if i >= 0 and not syms[i].size
+            else ()
+        )
+        # go:string.*, type:*: bulk data, sharing its address with markers such as runtime.rodata
+        bulk = next((s for s in same_address if s.name.endswith(".*")), None)
+        if bulk is not None:
+            return _offset_name(bulk.name, addr - bulk.addr)
         where = self.section_at(addr)
         return _offset_name(*where) if where is not None else None
 

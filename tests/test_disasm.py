@@ -101,3 +101,11 @@ def test_cli_missing_file() -> None:
     )
     assert proc.returncode == FileMissing.exit_code
     assert proc.stderr == "emulator: /no/such/file: no such file\n"
+
+
+def test_rip_relative_data_is_named_after_its_symbol() -> None:
+    """Sized symbols by name, bulk string data by the linker's go:string.* marker plus an offset."""
+    text = render(disassemble(Binary(built("hello")), "runtime.main"))
+    assert "; runtime.m0" in text
+    assert re.search(r"lea \w+, \[rip \+ 0x[0-9a-f]+\] +; go:string\.\*\+0x[0-9a-f]+", text)
+    assert "; type:chan bool" in text  # main_init_done = make(chan bool)
