@@ -203,6 +203,27 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     diff.add_argument("--go", default=None, metavar="VERSION", help="toolchain for a fixture name")
     diff.add_argument("--stripped", action="store_true", help="use the stripped build of a fixture")
 
+    explain = sub.add_parser(
+        "explain",
+        help="run a Go program once and report what happened under the hood, every figure measured",
+        usage="python -m emulator explain TARGET [--format F] [--go V] [--stripped] [-- ARGS]",
+    )
+    explain.add_argument("target", help="path to a static x86-64 Linux ELF, or a fixture name")
+    explain.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    explain.add_argument("--seed", type=int, default=0, help="seed for AT_RANDOM and getrandom (default 0)")
+    explain.add_argument("--go", default=None, metavar="VERSION", help="toolchain for a fixture name")
+    explain.add_argument("--stripped", action="store_true", help="use the stripped build of a fixture")
+
+    disasm = sub.add_parser(
+        "disasm",
+        help="disassemble one Go function with symbols and source lines",
+        usage="python -m emulator disasm TARGET SYMBOL [--go V] [--stripped]",
+    )
+    disasm.add_argument("target", help="path to a static x86-64 Linux ELF, or a fixture name")
+    disasm.add_argument("symbol", help="function name, e.g. main.main or runtime.rt0_go (.abi0 optional)")
+    disasm.add_argument("--go", default=None, metavar="VERSION", help="toolchain for a fixture name")
+    disasm.add_argument("--stripped", action="store_true", help="use the stripped build of a fixture")
+
     matrix = sub.add_parser(
         "matrix",
         help="every Go toolchain against every fixture: native strace vs the emulator, and their drift",
@@ -229,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ns = build_parser(argv[0] if argv else None).parse_args(argv)
         ns.args = guest_args
-        commands = {"diff": _diff, "matrix": _matrix}
+        commands = {"diff": _diff, "matrix": _matrix, "explain": _explain, "disasm": _disasm}
         return commands.get(ns.command, _run)(ns)
     except UsageError as e:
         print(f"emulator: {e}", file=sys.stderr)
@@ -247,6 +268,57 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return exitcodes.INTERNAL_ERROR
+
+
+def _prepare(ns: argparse.Namespace):
+    """The target's path, or (None, exit status) after printing why it cannot be used."""
+    from emulator.api import resolve_target
+    from loader import LoaderError, load_image
+
+    try:
+        path = resolve_target(ns.target, ns.go, ns.stripped)
+        load_image(path)
+    except LoaderError as e:
+        print(f"emulator: {e.message}", file=sys.stderr)
+        return None, e.exit_code
+    except Exception as e:  # a fixture that could not be built
+        print(
+            f"emulator: cannot prepare {ns.target}: {str(e).splitlines()[0] if str(e) else e!r}",
+            file=sys.stderr,
+        )
+        return None, exitcodes.USAGE
+    return path, 0
+
+
+def _explain(ns: argparse.Namespace) -> int:
+    """``explain``: the report on stdout; the guest's own status is in it, not ours."""
+    from emulator import explain
+
+    path, status = _prepare(ns)
+    if path is None:
+        return status
+    try:
+        report = explain.explain(path, ns.target, ns.args, seed=ns.seed)
+    except explain.NotAGoProgram as e:
+        raise UsageError(str(e)) from None
+    sys.stdout.write(explain.RENDERERS[ns.format](report))
+    return 0
+
+
+def _disasm(ns: argparse.Namespace) -> int:
+    from emulator import disasm
+
+    path, status = _prepare(ns)
+    if path is None:
+        return status
+    binary = disasm.Binary(path)
+    try:
+        listing = disasm.disassemble(binary, ns.symbol)
+    except disasm.UnknownFunction as e:
+        hint = f"; did you mean {', '.join(e.close)}?" if e.close else ""
+        raise UsageError(f"no function {e.name!r} in {ns.target}{hint}") from None
+    sys.stdout.write(disasm.render(listing))
+    return 0
 
 
 def _run(ns: argparse.Namespace) -> int:

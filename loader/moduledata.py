@@ -12,6 +12,7 @@ Layout shared by Go 1.16 through 1.27 (amd64, 8-byte words)::
     word  19    findfunctab
     words 20-21 minpc, maxpc
     word  22    text
+    word  37    types (after etext, the data/bss bounds, covctrs, end, gcdata, gcbss; Go 1.20+)
 """
 
 from __future__ import annotations
@@ -26,15 +27,28 @@ PCLNTABLE = 13
 FTAB = 16
 MINPC = 20
 TEXT = 22
+TYPES = 37
 
 
 def text_start(segmap: SegmentMap, pclntab_addr: int, header: PcHeader) -> int | None:
     """moduledata.text of the module whose pcHeader is at ``pclntab_addr``, if found."""
+    words = _moduledata(segmap, pclntab_addr, header, TEXT + 1)
+    return words[TEXT] if words is not None else None
+
+
+def types_start(segmap: SegmentMap, pclntab_addr: int, header: PcHeader) -> int | None:
+    """moduledata.types: where the type descriptors' name offsets count from (Go 1.20+)."""
+    words = _moduledata(segmap, pclntab_addr, header, TYPES + 1)
+    return words[TYPES] if words is not None and words[TYPES] else None
+
+
+def _moduledata(segmap: SegmentMap, pclntab_addr: int, header: PcHeader, count: int) -> list[int] | None:
+    """The first ``count`` words of the moduledata that points at this pcHeader."""
     needle = pclntab_addr.to_bytes(WORD, "little")
     for addr in segmap.find_all(needle, align=WORD, writable=True):
-        words = _words(segmap, addr, TEXT + 1)
+        words = _words(segmap, addr, count)
         if words is not None and _is_moduledata(words, pclntab_addr, header):
-            return words[TEXT]
+            return words
     return None
 
 

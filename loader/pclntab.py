@@ -46,6 +46,9 @@ class PcHeader:
     text_start: int  # 1.18+ only; 0 when the linker did not store it
     funcname_offset: int
     functab_offset: int  # pclnOffset: functab, followed by the _func records
+    cu_offset: int = 0  # cutab: per compilation unit, file numbers -> filetab offsets (1.16+)
+    filetab_offset: int = 0
+    pctab_offset: int = 0  # the pc-value tables (pcfile, pcln, pcsp) (1.16+)
 
     @property
     def entries_relative_to_text(self) -> bool:
@@ -84,10 +87,10 @@ def parse_header(blob: bytes) -> PcHeader:
     if magic == GO12_MAGIC:
         return PcHeader(magic, min_lc, ptr_size, words[0], 0, 0, 0, _HEADER_WORDS_AT + ptr_size)
     if magic == GO116_MAGIC:
-        nfunc, nfiles, funcname, _cu, _file, _pc, pcln = words[:7]
-        return PcHeader(magic, min_lc, ptr_size, nfunc, nfiles, 0, funcname, pcln)
-    nfunc, nfiles, text_start, funcname, _cu, _file, _pc, pcln = words
-    return PcHeader(magic, min_lc, ptr_size, nfunc, nfiles, text_start, funcname, pcln)
+        nfunc, nfiles, funcname, cu, file, pc, pcln = words[:7]
+        return PcHeader(magic, min_lc, ptr_size, nfunc, nfiles, 0, funcname, pcln, cu, file, pc)
+    nfunc, nfiles, text_start, funcname, cu, file, pc, pcln = words
+    return PcHeader(magic, min_lc, ptr_size, nfunc, nfiles, text_start, funcname, pcln, cu, file, pc)
 
 
 def _words(blob: bytes, ptr_size: int, count: int) -> tuple[int, ...]:
@@ -160,3 +163,99 @@ def find_candidates(regions: Iterable[tuple[int, bytes]], limit: int = 64) -> It
                     seen += 1
                     yield vaddr + pos, blob[pos:]
                 pos = blob.find(needle, pos + 1)
+
+
+# _func (Go 1.18+): entryOff, nameOff, args, deferreturn, pcsp, pcfile, pcln, npcdata, cuOffset,
+# then startLine (Go 1.20+ only).
+_FUNC_118 = struct.Struct("<IiiIIIIII")
+_START_LINE = struct.Struct("<i")
+_NO_FILE = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class FuncRecord:
+    """A function's entry in the pclntab with the offsets of its pc -> file and pc -> line tables."""
+
+    name: str
+    entry: int
+    end: int
+    pcfile: int  # offset into the pctab; 0 = no table
+    pcln: int
+    cu_offset: int  # index of its compilation unit's first entry in the cutab
+    start_line: int  # line of the func keyword (Go 1.20+; 0 before)
+
+
+def func_records(blob: bytes, text_start: int = 0) -> list[FuncRecord]:
+    """Every function with its line-table offsets, in address order (Go 1.18+ tables only).
+
+    Older layouts store absolute entry PCs and differ in _func; no toolchain we
+    pin produces them, so they are refused rather than misread.
+    """
+    header = parse_header(blob)
+    if not header.entries_relative_to_text:
+        raise PclntabError("line tables are read from Go 1.18+ pclntabs only")
+    base = header.text_start or text_start
+    if base == 0:
+        raise PclntabError("Go 1.18+ pclntab and no text start address")
+    pcs, funcoffs = _functab(blob, header)
+    records = []
+    for i in range(header.nfunc):
+        at = header.functab_offset + funcoffs[i]
+        if at + _FUNC_118.size + _START_LINE.size > len(blob):
+            raise PclntabError(f"_func record at {at:#x} lies outside the pclntab")
+        _entry, _name, _args, _defer, _pcsp, pcfile, pcln, _npcdata, cu = _FUNC_118.unpack_from(blob, at)
+        start_line = (
+            _START_LINE.unpack_from(blob, at + _FUNC_118.size)[0] if header.magic == GO120_MAGIC else 0
+        )
+        name = _func_name(blob, header, at)
+        records.append(FuncRecord(name, base + pcs[i], base + pcs[i + 1], pcfile, pcln, cu, start_line))
+    return records
+
+
+def pc_values(blob: bytes, header: PcHeader, table: int, entry: int) -> Iterator[tuple[int, int, int]]:
+    """(start, end, value) runs of one pc-value table, as runtime.step decodes it.
+
+    Each step is a zig-zag varint value delta then a varint pc delta (in units
+    of the instruction quantum); the value starts at -1 and a zero byte after
+    the first step ends the table.
+    """
+    if table == 0:
+        return
+    pos = header.pctab_offset + table
+    pc, value, first = entry, -1, True
+    while pos < len(blob):
+        uvdelta, pos = _uvarint(blob, pos)
+        if uvdelta == 0 and not first:
+            return
+        first = False
+        value += -((uvdelta >> 1) + 1) if uvdelta & 1 else uvdelta >> 1
+        pcdelta, pos = _uvarint(blob, pos)
+        end = pc + pcdelta * header.min_lc
+        yield pc, end, value
+        pc = end
+
+
+def _uvarint(blob: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(blob):
+            raise PclntabError("pc-value table runs off the end of the pclntab")
+        byte = blob[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def file_name(blob: bytes, header: PcHeader, cu_offset: int, fileno: int) -> str | None:
+    """The file a pcfile value names: cutab[cu_offset + fileno] is its offset in the filetab."""
+    at = header.cu_offset + 4 * (cu_offset + fileno)
+    if fileno < 0 or at + 4 > len(blob):
+        return None
+    (offset,) = struct.unpack_from("<I", blob, at)
+    if offset == _NO_FILE:
+        return None
+    start = header.filetab_offset + offset
+    end = blob.find(b"\0", start)
+    return blob[start:end].decode("utf-8", "replace") if end >= 0 else None

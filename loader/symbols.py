@@ -141,6 +141,15 @@ def symbols_from_elf(
 
 def go_functions(data: bytes, sections: tuple[SectionHeader, ...], segmap: SegmentMap) -> list[pclntab.Func]:
     """Functions from the first pclntab that parses and points into executable code."""
+    found = find_pclntab(data, sections, segmap)
+    return found[3] if found is not None else []
+
+
+def find_pclntab(
+    data: bytes, sections: tuple[SectionHeader, ...], segmap: SegmentMap
+) -> tuple[int, bytes, int, list[pclntab.Func]] | None:
+    """(address, table bytes, runtime.text, functions) of the first pclntab that parses and points
+    into executable code; the line tables (loader.lines) need more than the functions."""
     for addr, blob in _pclntab_candidates(data, sections, segmap):
         try:
             header = pclntab.parse_header(blob)
@@ -149,8 +158,8 @@ def go_functions(data: bytes, sections: tuple[SectionHeader, ...], segmap: Segme
         except pclntab.PclntabError:
             continue
         if _in_code(segmap, funcs[0].entry) and _in_code(segmap, funcs[-1].end - 1):
-            return funcs
-    return []
+            return addr, blob, text, funcs
+    return None
 
 
 def _pclntab_candidates(
