@@ -8,6 +8,7 @@ frame-pointer backtrace, the goroutine, and the last syscalls.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,6 +29,8 @@ from emulator.backtrace import frame_pcs, goroutine
 from emulator.cpu import GENERAL_REGS, MemoryFault
 from emulator.events import SyscallEvent
 from emulator.threads import SS_DISABLE
+from loader import LoaderError
+from loader.lines import LineTable, read_elf
 from syscalls.errno import describe as describe_errno
 from syscalls.table import lookup
 
@@ -95,12 +98,21 @@ class DescribedFault:
 
 
 def source_position(machine: Machine, pc: int) -> str | None:
-    """``file.go:42`` for a pc, where the line table can say; None until it can.
+    """``hello/main.go:7`` for a pc, from the binary's pclntab line table (stripped too).
 
-    The one place where pc -> file:line plugs in (loader/lines.py, the
-    ``explain`` work). Every report location goes through here.
+    Every report location goes through here; the table is read once per binary.
     """
-    return None
+    table = _line_table(machine.image.path)
+    found = None if table is None else table.lookup(pc)
+    return None if found is None else str(found)
+
+
+@functools.lru_cache(maxsize=4)
+def _line_table(path: str) -> LineTable | None:
+    try:
+        return LineTable.from_elf(read_elf(path))
+    except (OSError, LoaderError):  # the file changed or went away since it was loaded
+        return None
 
 
 def function_of(machine: Machine, pc: int) -> str | None:
