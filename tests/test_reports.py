@@ -97,7 +97,7 @@ def test_a_go_crash_report_walks_go_frames_on_every_thread() -> None:
     report = result.report
     lines = report.splitlines()
     assert lines[0] == "emulator: guest killed by SIGABRT (sent by tkill/tgkill, default action)"
-    assert re.match(r"  thread 1000 at 0x[0-9a-f]+ runtime\.raise\+0x[0-9a-f]+$", lines[1])
+    assert re.match(r"  thread 1000 at 0x[0-9a-f]+ runtime\.raise\+0x[0-9a-f]+ \(runtime/sys_linux_amd64\.s:\d+\)$", lines[1])
     headers = [line for line in lines if line.startswith("thread ")]
     assert len(headers) >= 2
     assert headers[0] == "thread 1000 (nilderef), on the CPU, goroutine 1 (in a signal handler):"
