@@ -97,14 +97,22 @@ def test_a_go_crash_report_walks_go_frames_on_every_thread() -> None:
     report = result.report
     lines = report.splitlines()
     assert lines[0] == "emulator: guest killed by SIGABRT (sent by tkill/tgkill, default action)"
-    assert re.match(r"  thread 1000 at 0x[0-9a-f]+ runtime\.raise\+0x[0-9a-f]+ \(runtime/sys_linux_amd64\.s:\d+\)$", lines[1])
+    assert re.match(
+        r"  thread 1000 at 0x[0-9a-f]+ runtime\.raise\+0x[0-9a-f]+ \(runtime/sys_linux_amd64\.s:\d+\)$",
+        lines[1],
+    )
     headers = [line for line in lines if line.startswith("thread ")]
     assert len(headers) >= 2
     assert headers[0] == "thread 1000 (nilderef), on the CPU, goroutine 1 (in a signal handler):"
     assert any("goroutine 0 (g0 or gsignal: the system stack)" in h for h in headers[1:])
     assert report.count("backtrace (frame pointers):") == len(headers)
     # Through the signal frame back into the goroutine that faulted.
-    assert re.search(r"#\d+ 0x[0-9a-f]+ main\.deref\+0x0\n.*#\d+ 0x[0-9a-f]+ runtime\.main\+0x", report, re.S)
+    assert re.search(
+        r"#\d+ 0x[0-9a-f]+ main\.deref\+0x0 \(fixtures/nilderef/main\.go:\d+\)\n"
+        r".*#\d+ 0x[0-9a-f]+ runtime\.main\+0x",
+        report,
+        re.S,
+    )
     assert "runtime.futex+0x" in report  # the other threads wait in futex
     assert "last 16 syscalls, oldest first:" in report
     assert lines[-1] == "  [pid  1000] tgkill(1000, 1000, SIGABRT) = 0"
