@@ -49,7 +49,7 @@ struct work_counter {
     size_t capstone;       /* a capstone handle for x86-64, details off */
     uint64_t decoded;      /* blocks decoded (cache misses) */
     reg_write_fn reg_write;/* uc_reg_write, for RDTSC's result */
-    int32_t rax, rdx;      /* unicorn's ids of RAX and RDX */
+    int32_t rax, rdx, rcx; /* unicorn's ids of RAX, RDX and RCX */
     uint64_t tsc_per_instruction;
     struct block_entry cache[CACHE_SLOTS];
 };
@@ -108,6 +108,26 @@ static int on_rdtsc(void *uc, void *user_data)
     return 1; /* the instruction is done: skip it */
 }
 
+/* UC_HOOK_INSN for RDTSCP: the same virtual TSC, and ECX = TSC_AUX, which
+ * Linux sets to the CPU number (0: the guest's threads share one CPU). Go's
+ * cputicks prefers RDTSCP; unhooked, it reads the host's TSC. */
+static int on_rdtscp(void *uc, void *user_data)
+{
+    struct work_counter *w = user_data;
+    uint64_t aux = 0;
+
+    on_rdtsc(uc, user_data);
+    w->reg_write(uc, w->rcx, &aux);
+    return 1;
+}
+
+static PyObject *rdtscp_hook_address(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyLong_FromVoidPtr((void *)on_rdtscp);
+}
+
 static PyObject *rdtsc_hook_address(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -134,6 +154,8 @@ static PyMethodDef methods[] = {
      "Address of the native UC_HOOK_BLOCK callback (struct work_counter as user data)."},
     {"rdtsc_hook_address", rdtsc_hook_address, METH_NOARGS,
      "Address of the native RDTSC instruction hook (struct work_counter as user data)."},
+    {"rdtscp_hook_address", rdtscp_hook_address, METH_NOARGS,
+     "Address of the native RDTSCP instruction hook (struct work_counter as user data)."},
     {"cache_slots", cache_slots, METH_NOARGS, "Entries in the block cache of struct work_counter."},
     {NULL, NULL, 0, NULL},
 };

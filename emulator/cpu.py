@@ -139,6 +139,7 @@ class WorkCounter(ctypes.Structure):
         ("reg_write", ctypes.c_void_p),
         ("rax", ctypes.c_int32),
         ("rdx", ctypes.c_int32),
+        ("rcx", ctypes.c_int32),
         ("tsc_per_instruction", ctypes.c_uint64),
         ("cache", _BlockEntry * _native.cache_slots()),
     ]
@@ -194,11 +195,21 @@ class Cpu:
         self.uc.hook_add(UC_HOOK_INSN, lambda uc, _: on_syscall(), aux1=x86.UC_X86_INS_SYSCALL)
         self.uc.hook_add(UC_HOOK_INSN, self._on_cpuid, aux1=x86.UC_X86_INS_CPUID)
         self.work.reg_write = _address(uclib.uc_reg_write)
-        self.work.rax, self.work.rdx = x86.UC_X86_REG_RAX, x86.UC_X86_REG_RDX
+        self.work.rax, self.work.rdx, self.work.rcx = (
+            x86.UC_X86_REG_RAX,
+            x86.UC_X86_REG_RDX,
+            x86.UC_X86_REG_RCX,
+        )
         self.work.tsc_per_instruction = TSC_PER_INSTRUCTION
         # RDTSC natively: the Python binding refuses this hook, and every vDSO clock read runs one.
         self._add_native_hook(
             UC_HOOK_INSN, _native.rdtsc_hook_address(), ctypes.addressof(self.work), insn=x86.UC_X86_INS_RDTSC
+        )
+        self._add_native_hook(  # Go's cputicks uses RDTSCP when CPUID offers it, as ours does
+            UC_HOOK_INSN,
+            _native.rdtscp_hook_address(),
+            ctypes.addressof(self.work),
+            insn=x86.UC_X86_INS_RDTSCP,
         )
         self.uc.hook_add(
             UC_HOOK_MEM_READ_UNMAPPED

@@ -13,6 +13,7 @@ import unicorn
 from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_MODE_64, UC_PROT_ALL, UC_PROT_READ, Uc, UcError
 from unicorn import x86_const as x86
 
+from emulator.clock import TSC_PER_INSTRUCTION
 from emulator.cpu import CPUID_LEAVES, Cpu
 
 CODE = 0x10000
@@ -83,14 +84,15 @@ def test_cpuid_is_answered_from_our_table() -> None:
     assert not cpu.uc.reg_read(x86.UC_X86_REG_ECX) & (1 << 30)  # no RDRAND
 
 
-def test_rdtsc_is_virtual() -> None:
-    cpu = _cpu(b"\x0f\x31" + SYSCALL)  # rdtsc
+@pytest.mark.parametrize("insn", [b"\x0f\x31", b"\x0f\x01\xf9"], ids=["rdtsc", "rdtscp"])
+def test_time_stamp_counter_reads_are_virtual(insn: bytes) -> None:
+    """Both instructions: Go's cputicks prefers RDTSCP, which a hook on RDTSC alone misses."""
+    cpu = _cpu(b"\x48\xc7\xc1\xff\x00\x00\x00" + insn + SYSCALL)  # mov rcx, 0xff; insn
     cpu.run(CODE, 100)
-    first = (cpu.uc.reg_read(x86.UC_X86_REG_RDX) << 32) | cpu.uc.reg_read(x86.UC_X86_REG_EAX)
-    cpu2 = _cpu(b"\x0f\x31" + SYSCALL)
-    cpu2.run(CODE, 100)
-    second = (cpu2.uc.reg_read(x86.UC_X86_REG_RDX) << 32) | cpu2.uc.reg_read(x86.UC_X86_REG_EAX)
-    assert first == second  # a function of the instruction count, not of the host
+    tsc = (cpu.uc.reg_read(x86.UC_X86_REG_RDX) << 32) | cpu.uc.reg_read(x86.UC_X86_REG_EAX)
+    assert tsc == cpu.instructions * TSC_PER_INSTRUCTION  # the block's count, not the host's TSC
+    if insn == b"\x0f\x01\xf9":
+        assert cpu.uc.reg_read(x86.UC_X86_REG_RCX) == 0  # TSC_AUX: CPU 0
 
 
 def test_native_block_hook_counts_instructions_exactly_and_ends_the_slice() -> None:
