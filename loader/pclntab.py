@@ -46,6 +46,7 @@ class PcHeader:
     text_start: int  # 1.18+ only; 0 when the linker did not store it
     funcname_offset: int
     functab_offset: int  # pclnOffset: functab, followed by the _func records
+    pctab_offset: int = 0  # 1.16+: the pc-value tables (pcsp, pcfile, pcln, pcdata)
 
     @property
     def entries_relative_to_text(self) -> bool:
@@ -84,10 +85,10 @@ def parse_header(blob: bytes) -> PcHeader:
     if magic == GO12_MAGIC:
         return PcHeader(magic, min_lc, ptr_size, words[0], 0, 0, 0, _HEADER_WORDS_AT + ptr_size)
     if magic == GO116_MAGIC:
-        nfunc, nfiles, funcname, _cu, _file, _pc, pcln = words[:7]
-        return PcHeader(magic, min_lc, ptr_size, nfunc, nfiles, 0, funcname, pcln)
-    nfunc, nfiles, text_start, funcname, _cu, _file, _pc, pcln = words
-    return PcHeader(magic, min_lc, ptr_size, nfunc, nfiles, text_start, funcname, pcln)
+        nfunc, nfiles, funcname, _cu, _file, pctab, pcln = words[:7]
+        return PcHeader(magic, min_lc, ptr_size, nfunc, nfiles, 0, funcname, pcln, pctab)
+    nfunc, nfiles, text_start, funcname, _cu, _file, pctab, pcln = words
+    return PcHeader(magic, min_lc, ptr_size, nfunc, nfiles, text_start, funcname, pcln, pctab)
 
 
 def _words(blob: bytes, ptr_size: int, count: int) -> tuple[int, ...]:
@@ -137,11 +138,87 @@ def _func_name(blob: bytes, header: PcHeader, func_at: int) -> str:
     if name_field + 4 > len(blob):
         raise PclntabError(f"_func record at {func_at:#x} lies outside the pclntab")
     (name_off,) = struct.unpack_from("<i", blob, name_field)
+    return name_at(blob, header, name_off)
+
+
+# runtime._func since Go 1.20 (magic 0xfffffff1): entryOff, nameOff, args, deferreturn, pcsp, pcfile,
+# pcln, npcdata, cuOffset, startLine, then funcID, flag, a pad byte and nfuncdata; then npcdata
+# uint32 offsets into pctab and nfuncdata uint32 offsets from moduledata.gofunc.
+_FUNC120 = struct.Struct("<IiiIIIIIIiBBxB")
+NO_FUNCDATA = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class FuncRecord:
+    """The parts of a Go 1.20+ _func record the emulator reads: its pcdata and funcdata tables."""
+
+    entry: int
+    name: str
+    pcdata: tuple[int, ...]  # offsets into the pctab (0: no table)
+    funcdata: tuple[int, ...]  # offsets from moduledata.gofunc (NO_FUNCDATA: none)
+
+
+def func_records(blob: bytes, text_start: int = 0) -> list[FuncRecord]:
+    """Every function's _func record, in address order (Go 1.20+ tables only; [] otherwise)."""
+    header = parse_header(blob)
+    if header.magic != GO120_MAGIC:
+        return []
+    base = header.text_start or text_start
+    if base == 0:
+        raise PclntabError("Go 1.20+ pclntab and no text start address")
+    pcs, funcoffs = _functab(blob, header)
+    records = []
+    for i in range(header.nfunc):
+        at = header.functab_offset + funcoffs[i]
+        if at + _FUNC120.size > len(blob):
+            raise PclntabError(f"_func record at {at:#x} lies outside the pclntab")
+        fields = _FUNC120.unpack_from(blob, at)
+        npcdata, nfuncdata = fields[7], fields[12]
+        tables = struct.unpack_from(f"<{npcdata + nfuncdata}I", blob, at + _FUNC120.size)
+        name = _func_name(blob, header, at)
+        records.append(FuncRecord(base + pcs[i], name, tables[:npcdata], tables[npcdata:]))
+    return records
+
+
+def name_at(blob: bytes, header: PcHeader, name_off: int) -> str:
+    """The function name at ``name_off`` in funcnametab (inline trees refer to names this way)."""
     start = header.funcname_offset + name_off
     end = blob.find(b"\0", start) if 0 <= start < len(blob) else -1
     if end < 0:
         raise PclntabError(f"function name offset {name_off:#x} lies outside the pclntab")
     return blob[start:end].decode("utf-8", "replace")
+
+
+def pc_values(blob: bytes, header: PcHeader, table: int, entry: int) -> list[tuple[int, int]]:
+    """A pc-value table decoded: (end pc, value) runs in pc order, the value holding below end.
+
+    The encoding (runtime.pcvalue): pairs of uvarints, a zig-zag value delta
+    (starting from -1) and a pc delta in instruction quanta; a zero value delta
+    after the first pair ends the table.
+    """
+    pos = header.pctab_offset + table
+    value, pc, runs = -1, entry, []
+    while True:
+        delta, pos = _uvarint(blob, pos)
+        if delta == 0 and runs:
+            return runs
+        value += -((delta + 1) >> 1) if delta & 1 else delta >> 1
+        step, pos = _uvarint(blob, pos)
+        pc += step * header.min_lc
+        runs.append((pc, value))
+
+
+def _uvarint(blob: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(blob):
+            raise PclntabError("pc-value table runs past the pclntab")
+        byte = blob[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
 
 
 def find_candidates(regions: Iterable[tuple[int, bytes]], limit: int = 64) -> Iterator[tuple[int, bytes]]:
