@@ -66,7 +66,8 @@ class InlineTree:
                 and len(record.funcdata) > FUNCDATA_INL_TREE
                 and record.funcdata[FUNCDATA_INL_TREE] != pclntab.NO_FUNCDATA
             )
-            self._hosts.append(_Host(record, gofunc + record.funcdata[FUNCDATA_INL_TREE]) if has_tree else None)
+            tree = gofunc + record.funcdata[FUNCDATA_INL_TREE] if has_tree else 0
+            self._hosts.append(_Host(record, tree) if has_tree else None)
 
     @classmethod
     def from_image(cls, image: Image) -> InlineTree:
