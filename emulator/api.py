@@ -34,6 +34,13 @@ class RunResult:
     report: str = ""  # the fault or deadlock report, if any
     signal: int | None = None
     unimplemented: dict[str, int] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)  # every event of the run, in order
+
+    def calls(self) -> list[str]:
+        """The call path as ``--calls`` prints it (needs ``run(..., calls=...)``)."""
+        from emulator.calls import format_calls
+
+        return format_calls(self.events)
 
     def strace(self) -> list[str]:
         """The syscalls as strace prints them, one line per call."""
@@ -67,13 +74,19 @@ def run(
     vdso: bool = True,
     stdin: bytes = b"",
     sinks: Sequence[Callable[[Event], None]] = (),
+    calls: str | Sequence[str] | None = None,
+    go_events: bool = False,
+    go: str | None = None,
+    stripped: bool = False,
 ) -> RunResult:
     """Run a Go binary (or fixture name) to completion and return what happened.
 
     Output is captured, not printed. Raises ``loader.LoaderError`` for a file
-    that cannot be loaded.
+    that cannot be loaded. ``calls`` records the call path ("" or "default" for
+    the default selection, "all", or glob patterns); ``go_events`` the Go runtime
+    events (on whenever ``calls`` is given). ``go``/``stripped`` pick a fixture build.
     """
-    path = resolve_target(target)
+    path = resolve_target(target, go, stripped)
     image = load_image(path)
     argv0 = str(target)
     config = RunConfig(
@@ -98,7 +111,18 @@ def run(
         del pending_stdin[:size]
         return chunk
 
-    machine = Machine(image, config, Console(write_fd, read_fd), sinks=list(sinks))
+    events: list[Event] = []
+    machine = Machine(image, config, Console(write_fd, read_fd), sinks=[events.append, *sinks])
+    if calls is not None or go_events:
+        from emulator.calls import observe, parse_patterns
+
+        if calls is None:
+            patterns = None
+        elif isinstance(calls, str):
+            patterns = parse_patterns("" if calls == "default" else calls)
+        else:
+            patterns = tuple(calls)
+        observe(machine, patterns)
     outcome = machine.run()
     return RunResult(
         exit_status=outcome.status,
@@ -110,4 +134,5 @@ def run(
         report=outcome.report,
         signal=outcome.signal,
         unimplemented=dict(machine.kernel.unimplemented),
+        events=events,
     )
