@@ -205,6 +205,7 @@ class CallPath:
         self._current: dict[int, Chain] = {}  # tid -> chain running there
         self._suspended: dict[int, Chain] = {}  # owner g -> chain not running anywhere
         self._bounds: dict[int, tuple[int, int]] = {}  # g -> its stack's [lo, hi) when last seen
+        self._orphans: list[Chain] = []
         self._system: dict[int, bool] = {}  # g -> whether it is a g0/gsignal
         self._now = 0
 
@@ -276,6 +277,8 @@ class CallPath:
     def _suspend(self, chain: Chain) -> None:
         if chain.owner:
             self._suspended[chain.owner] = chain
+        else:
+            self._orphans.append(chain)  # no g to resume it by: its frames close at the end
 
     def _pop(self, chain: Chain, stack: int, offset: int, tid: int) -> None:
         """Frames above the topmost one on ``stack`` have returned, then those on it not deeper."""
@@ -333,12 +336,13 @@ class CallPath:
     def finish(self, instructions: int) -> None:
         """The run is over: every frame still open returns now, on the thread it was entered on."""
         self._now = instructions
-        for chain in [*self._current.values(), *self._suspended.values()]:
+        for chain in [*self._current.values(), *self._suspended.values(), *self._orphans]:
             while chain.frames:
                 frame = chain.frames.pop()
                 self._return(frame, frame.tid, chain)
         self._current.clear()
         self._suspended.clear()
+        self._orphans.clear()
 
 
 def attach(machine, recorder: EntryRecorder, patterns: Sequence[str], goid_of) -> CallPath:
