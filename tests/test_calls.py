@@ -55,7 +55,9 @@ def test_hello_call_path_reads_as_the_source(version: str, stripped: bool) -> No
     result = api.run(path, calls="")
     assert result.stdout == b"Hello, World!\n"
     lines = result.calls()
-    main_thread = lines[: next((i for i, line in enumerate(lines[1:], 1) if line.startswith("thread ")), len(lines))]
+    main_thread = lines[
+        : next((i for i, line in enumerate(lines[1:], 1) if line.startswith("thread ")), len(lines))
+    ]
     assert main_thread[0] == "thread 1000:"
     assert _in_order(main_thread, HELLO_PATH) == []
     # Depth: the write sits below the inlined frames below main.main, which is below runtime.main.
@@ -91,7 +93,13 @@ def test_patterns_select_functions_and_all_records_a_tree() -> None:
     assert len(all_names) > 5 * len(names)
     assert {"runtime.mallocgc", "runtime.schedule", "internal/poll.(*FD).Write"} <= all_names
     # The write syscall still sits below syscall.Write in the full tree.
-    assert _in_order(everything.calls(), ["main.main", "syscall.Write (inlined)", 'write(1, "Hello, World!\\n", 14) = 14']) == []
+    assert (
+        _in_order(
+            everything.calls(),
+            ["main.main", "syscall.Write (inlined)", 'write(1, "Hello, World!\\n", 14) = 14'],
+        )
+        == []
+    )
 
 
 def test_syscall_events_interleave_with_calls_in_instruction_order() -> None:

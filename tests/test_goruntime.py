@@ -23,7 +23,12 @@ def test_layout_offsets_match_the_dwarf(version: str) -> None:
     layout = layout_for("go" + version)
     assert layout is not None
     found: dict[tuple[str, str], int] = {}
-    wanted = {("runtime.g", "goid"), ("runtime.g", "parentGoid"), ("runtime.g", "startpc"), ("runtime.m", "id")}
+    wanted = {
+        ("runtime.g", "goid"),
+        ("runtime.g", "parentGoid"),
+        ("runtime.g", "startpc"),
+        ("runtime.m", "id"),
+    }
     with open(built("hello", version), "rb") as f:
         for cu in ELFFile(f).get_dwarf_info().iter_CUs():
             if len(found) == len(wanted):
@@ -60,7 +65,9 @@ def test_hello_phases_inits_and_allocations_in_the_println_window() -> None:
     events = result.events
     start = next(i for i, e in enumerate(events) if isinstance(e, CallEvent) and e.function == "fmt.Println")
     end = next(
-        i for i, e in enumerate(events) if i > start and isinstance(e, CallEvent) and e.function == "fmt.Println"
+        i
+        for i, e in enumerate(events)
+        if i > start and isinstance(e, CallEvent) and e.function == "fmt.Println"
     )
     allocs = [e for e in events[start:end] if isinstance(e, GoEvent) and e.kind == "alloc"]
     assert allocs and all(int(e.details["bytes"]) > 0 for e in allocs)
