@@ -9,6 +9,12 @@
  * scheduler's time slices and the instruction budget are all expressed in
  * it), and stops the CPU once the total reaches the deadline.
  *
+ * For the call path (emulator/calls.py) it also records function entries:
+ * blocks starting at an address of a sorted list given from Python are
+ * flagged when decoded, and each run of one appends an entry_record (count,
+ * pc, RSP, return address, R14 and its g's stack bounds, argument registers)
+ * to a growable buffer that Python drains at each syscall and slice end.
+ *
  * A block's instruction count comes from a direct-mapped cache keyed by
  * (address, size); on a miss capstone decodes the block once, so the total
  * is exact at the cost of one lookup per block. unicorn's and capstone's
