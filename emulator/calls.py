@@ -139,6 +139,7 @@ class FunctionIndex:
         self.by_entry = functions
         self._entries = sorted(functions)
         self.patterns = tuple(patterns)
+        self._selected: dict[str, bool] = {}
 
     def containing(self, pc: int) -> Function | None:
         i = bisect.bisect_right(self._entries, pc) - 1
@@ -148,7 +149,10 @@ class FunctionIndex:
         return fn if pc < fn.end else None
 
     def selected(self, name: str) -> bool:
-        return ALL in self.patterns or matches(name, self.patterns)
+        known = self._selected.get(name)
+        if known is None:
+            known = self._selected[name] = ALL in self.patterns or matches(name, self.patterns)
+        return known
 
     def tracked_entries(self) -> list[int]:
         """Entries to record: the shown functions and the stack switchers."""

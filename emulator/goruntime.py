@@ -85,10 +85,21 @@ class GoRuntime:
         self._phase = ""
         self._pending_m: list[int] = []
         self._main_tid = machine.current.tid
+        self._goids: dict[int, int] = {}
 
     def goid_of(self, g: int) -> int | None:
-        """The goroutine id of the g at ``g`` (None if unreadable)."""
-        return self._u64(g + self._layout.g_goid) if g else None
+        """The goroutine id of the g at ``g`` (None if unreadable).
+
+        Cached: a g changes goid only when newproc1 reuses it, which _on_goroutine sees.
+        """
+        if not g:
+            return None
+        goid = self._goids.get(g)
+        if goid is None:
+            goid = self._u64(g + self._layout.g_goid)
+            if goid is not None:
+                self._goids[g] = goid
+        return goid
 
     def install(self) -> None:
         """Probe every runtime function this binary has; before the run."""
@@ -174,6 +185,7 @@ class GoRuntime:
 
     def _on_goroutine(self, record: EntryRecord, tid: int) -> None:
         newg, lay = record.rax, self._layout
+        self._goids.pop(newg, None)  # a reused g has a new id now
         start = self._u64(newg + lay.g_startpc)
         where = self._symbols.lookup(start) if start else None
         details = {

@@ -58,6 +58,7 @@ class InlineTree:
         self._entries: list[int] = []
         self._hosts: list[_Host | None] = []
         self._cache: dict[int, tuple[str, ...]] = {}
+        self._has_trees: bool | None = None
         for record in records or ():
             self._entries.append(record.entry)
             has_tree = (
@@ -91,7 +92,13 @@ class InlineTree:
         return cls(found.blob, found.header, records, segmap, gofunc, image.load_bias)
 
     def __bool__(self) -> bool:
-        return any(h is not None for h in self._hosts)
+        return self._any
+
+    @property
+    def _any(self) -> bool:
+        if self._has_trees is None:
+            self._has_trees = any(h is not None for h in self._hosts)
+        return self._has_trees
 
     def frames_at(self, pc: int) -> tuple[str, ...]:
         """Functions inlined at ``pc`` (a biased, run-time address), outermost first.
