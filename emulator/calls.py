@@ -222,7 +222,7 @@ class CallPath:
         self._now = record.instructions
         chain = self._current.get(tid)
         stack, offset = self._locate(record, chain)
-        chain = self._chain_for(tid, chain, stack, offset)
+        chain = self._chain_for(tid, chain, stack, offset, record)
         parent = chain.frames[-1] if chain.frames else None
         depth = parent.child_depth() if parent is not None else 0
         if parent is not None and record.return_address:
@@ -250,7 +250,9 @@ class CallPath:
                 return top, hi - rsp
         return 0, -rsp
 
-    def _chain_for(self, tid: int, chain: Chain | None, stack: int, offset: int) -> Chain:
+    def _chain_for(
+        self, tid: int, chain: Chain | None, stack: int, offset: int, record: EntryRecord
+    ) -> Chain:
         """The chain this entry belongs to, with returned frames popped."""
         if chain is not None and chain.frames:
             top = chain.frames[-1]
@@ -258,6 +260,7 @@ class CallPath:
                 return chain  # work on a system stack (or the first g), nested under who asked for it
             if any(f.stack == stack for f in chain.frames):
                 self._pop(chain, stack, offset, tid)
+                self._pop_callers_siblings(chain, stack, offset, record, tid)
                 return chain
             self._suspend(chain)
         elif chain is not None:
@@ -291,6 +294,30 @@ class CallPath:
             self._return(frames.pop(), tid, chain)
         while frames and frames[-1].stack == stack and frames[-1].offset >= offset:
             self._return(frames.pop(), tid, chain)
+
+    def _pop_callers_siblings(
+        self, chain: Chain, stack: int, offset: int, record: EntryRecord, tid: int
+    ) -> None:
+        """Frames entered at or below where the caller's own frame starts have returned, unless it
+        is the caller itself (an untracked caller hides its siblings' returns from RSP alone).
+
+        The caller's entry RSP is the return address's slot plus the caller's SP delta (pcsp) at
+        the call site."""
+        ret = record.return_address
+        caller = self.index.containing(ret - 1) if ret else None
+        if caller is None:
+            return
+        delta = self._inline.sp_delta(ret - 1)
+        if delta is None:
+            return
+        caller_offset = offset - 8 - delta  # offsets grow downwards; the caller's entry is higher
+        frames = chain.frames
+        while frames and frames[-1].stack == stack:
+            top = frames[-1]
+            if top.offset > caller_offset or (top.offset == caller_offset and top.function is not caller):
+                self._return(frames.pop(), tid, chain)
+            else:
+                break
 
     def _return(self, frame: Frame, tid: int, chain: Chain) -> None:
         self._close_inlined(frame, 0, tid, chain)

@@ -12,6 +12,10 @@ tracebacks, from two tables every Go 1.20+ binary keeps, stripped or not:
   index names the enclosing inlined call, up to -1 at the host itself.
 
 The layout is the same in Go 1.21 to 1.27 (runtime/symtabinl.go).
+
+The same records give each function's ``pcsp`` table (how far SP is below the
+entry SP at each pc), which ``sp_delta`` answers: at a call site it tells where
+the caller's own frame starts, which the call path uses to see returns.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class _Host:
     tree_addr: int  # unbiased address of its inline tree
     runs: list[tuple[int, int]] | None = None  # (end pc, tree index) of PCDATA_InlTreeIndex
     ends: list[int] = field(default_factory=list)
+    sp_runs: list[tuple[int, int]] | None = None  # (end pc, SP delta) of pcsp
+    sp_ends: list[int] = field(default_factory=list)
 
 
 class InlineTree:
@@ -56,7 +62,9 @@ class InlineTree:
     ) -> None:
         self._blob, self._header, self._segmap, self._bias = blob, header, segmap, load_bias
         self._entries: list[int] = []
-        self._hosts: list[_Host | None] = []
+        self._hosts: list[_Host | None] = []  # with an inline tree
+        self._functions: list[_Host] = []  # every function, for its pcsp
+        self._sp_cache: dict[int, int | None] = {}
         self._cache: dict[int, tuple[str, ...]] = {}
         self._has_trees: bool | None = None
         for record in records or ():
@@ -69,6 +77,7 @@ class InlineTree:
             )
             tree = gofunc + record.funcdata[FUNCDATA_INL_TREE] if has_tree else 0
             self._hosts.append(_Host(record, tree) if has_tree else None)
+            self._functions.append(_Host(record, tree))
 
     @classmethod
     def from_image(cls, image: Image) -> InlineTree:
@@ -112,6 +121,31 @@ class InlineTree:
         frames = self._frames(pc - self._bias)
         self._cache[pc] = frames
         return frames
+
+    def sp_delta(self, pc: int) -> int | None:
+        """Bytes SP is below its value at function entry when ``pc`` (biased) runs; None if unknown."""
+        if pc in self._sp_cache:
+            return self._sp_cache[pc]
+        delta = None
+        at = pc - self._bias
+        i = bisect.bisect_right(self._entries, at) - 1
+        if i >= 0 and self._header is not None:
+            fn = self._functions[i]
+            try:
+                if fn.sp_runs is None:
+                    fn.sp_runs = (
+                        pclntab.pc_values(self._blob, self._header, fn.record.pcsp, fn.record.entry)
+                        if fn.record.pcsp
+                        else []
+                    )
+                    fn.sp_ends = [end for end, _ in fn.sp_runs]
+                j = bisect.bisect_right(fn.sp_ends, at)
+                if j < len(fn.sp_runs):
+                    delta = fn.sp_runs[j][1]
+            except pclntab.PclntabError:
+                fn.sp_runs, fn.sp_ends = [], []
+        self._sp_cache[pc] = delta
+        return delta
 
     def _frames(self, pc: int) -> tuple[str, ...]:
         i = bisect.bisect_right(self._entries, pc) - 1

@@ -156,6 +156,7 @@ class FuncRecord:
     name: str
     pcdata: tuple[int, ...]  # offsets into the pctab (0: no table)
     funcdata: tuple[int, ...]  # offsets from moduledata.gofunc (NO_FUNCDATA: none)
+    pcsp: int = 0  # offset into the pctab of the SP-delta table (bytes below the entry SP, by pc)
 
 
 def func_records(blob: bytes, text_start: int = 0) -> list[FuncRecord]:
@@ -176,7 +177,7 @@ def func_records(blob: bytes, text_start: int = 0) -> list[FuncRecord]:
         npcdata, nfuncdata = fields[7], fields[12]
         tables = struct.unpack_from(f"<{npcdata + nfuncdata}I", blob, at + _FUNC120.size)
         name = _func_name(blob, header, at)
-        records.append(FuncRecord(base + pcs[i], name, tables[:npcdata], tables[npcdata:]))
+        records.append(FuncRecord(base + pcs[i], name, tables[:npcdata], tables[npcdata:], fields[4]))
     return records
 
 
