@@ -100,3 +100,15 @@ def test_panic_and_recover_events() -> None:
     assert result.exit_status == 2
     assert len(_go(result, "panic")) >= 3
     assert len(_go(result, "recover")) == 2
+
+
+@pytest.mark.parametrize("version", [GO_VERSIONS[0], GO_VERSIONS[-1]])
+def test_init_order_ends_with_main_after_its_dependency(version: str) -> None:
+    result = api.run(built("inits", version), go_events=True)
+    assert result.stdout == b"hello from inits-configured (main.init ran)\n"
+    inits = [e.details for e in _go(result, "init")]
+    packages = [d["package"] for d in inits]
+    assert packages[-1] == "main"
+    assert inits[-1]["functions"] == ["main.init", "main.init.0"]
+    assert packages.index("fixtures/inits/config") < packages.index("main")
+    assert packages.index("runtime") < packages.index("fixtures/inits/config")
