@@ -243,10 +243,6 @@ def _run(ns: argparse.Namespace) -> int:
     events: list = []
     if observing:
         sinks.append(events.append)
-    if "events" in outputs:
-        from emulator.eventlog import EventLog
-
-        sinks.append(EventLog(outputs["events"]))
     try:
         machine = Machine(image, config, sinks=sinks)
         if observing:
@@ -295,6 +291,10 @@ def _write_pictures(ns: argparse.Namespace, outputs: dict, events: list, machine
             from emulator.calls import format_calls
 
             print("\n".join(format_calls(events)), file=sys.stderr)
+        if "events" in outputs:
+            from emulator.eventlog import write_events
+
+            write_events(events, outputs["events"])
         if "timeline" in outputs:
             from emulator.timeline import build
 

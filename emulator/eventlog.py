@@ -129,6 +129,14 @@ class EventLog:
         self._out.write(json.dumps(obj, separators=(",", ":")) + "\n")
 
 
+def write_events(events: Iterable[Event], out: IO[str]) -> None:
+    """All of a run's events as JSON lines (what ``--events`` writes, once the run is over: the
+    events are plain data by then, and formatting them is kept out of the emulation)."""
+    log = EventLog(out)
+    for event in events:
+        log(event)
+
+
 def read_events(lines: Iterable[str]) -> list[Event]:
     """Events back from JSON lines (blank lines skipped)."""
     return [from_json(json.loads(line)) for line in lines if line.strip()]

@@ -148,7 +148,7 @@ class GoRuntime:
         """Synchronously: doInit1 returns at once for a task already done, which only its state
         at entry tells (later it reads done for all)."""
         self._recorder.drain(thread.tid)
-        task = self._machine.cpu.registers()["rax"]
+        task = self._machine.cpu.uc.reg_read(x86.UC_X86_REG_RAX)
         state, count = self._u32(task), self._u32(task + 4) or 0
         if state != 0:
             return
@@ -215,8 +215,7 @@ class GoRuntime:
     def _on_copystack(self, thread) -> None:
         """Synchronously: the old bounds are gone once copystack has run."""
         self._recorder.drain(thread.tid)
-        regs = self._machine.cpu.registers()
-        gp, new_size = regs["rax"], regs["rbx"]
+        gp, new_size = self._machine.cpu.uc.reg_read_batch((x86.UC_X86_REG_RAX, x86.UC_X86_REG_RBX))
         lo, hi = self._u64(gp), self._u64(gp + 8)
         if lo is None or hi is None:
             return
