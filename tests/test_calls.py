@@ -126,3 +126,28 @@ def test_inline_tree_names_println_inside_main(stripped: bool) -> None:
     frames = {tree.frames_at(pc) for pc in range(main, main + 256)}
     assert ("fmt.Println",) in frames
     assert () in frames  # main.main's own code
+
+
+def test_cli_calls_prints_the_path_after_the_guest_output(capfd) -> None:
+    from emulator.cli import main
+
+    assert main(["run", str(built("hello")), "--calls=main.*,fmt.*,syscall.*"]) == 0
+    out, err = capfd.readouterr()
+    assert out == "Hello, World!\n"
+    lines = err.splitlines()
+    assert lines[0] == "thread 1000:"
+    assert (
+        _in_order(lines, ["main.main", "fmt.Println (inlined)", "fmt.Fprintln", "syscall.Write (inlined)"])
+        == []
+    )
+    assert 'write(1, "Hello, World!\\n", 14) = 14' in [line.strip() for line in lines]
+
+
+def test_cli_help_documents_the_observation_flags(capsys) -> None:
+    from emulator.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    help_text = capsys.readouterr().out
+    for flag in ("--calls", "--events", "--timeline", "--mermaid", "PATTERNS", "Perfetto"):
+        assert flag in help_text
