@@ -217,11 +217,13 @@ class CallPath:
 
     def on_entry(self, record: EntryRecord, tid: int) -> None:
         fn = self.index.by_entry.get(record.pc)
-        if fn is None or (fn.entry <= record.source_block < fn.end and record.source_block != fn.entry):
-            return  # a loop back to the entry, or morestack restarting the function: not a call
+        if fn is None:
+            return
         self._now = record.instructions
         chain = self._current.get(tid)
         stack, offset = self._locate(record, chain)
+        if self._jumped(fn, record) and self._reentered(chain, fn, stack, offset, tid):
+            return
         chain = self._chain_for(tid, chain, stack, offset, record)
         parent = chain.frames[-1] if chain.frames else None
         depth = parent.child_depth() if parent is not None else 0
@@ -235,6 +237,33 @@ class CallPath:
             self._emit(
                 CallEvent(record.instructions, tid, "call", fn.name, depth, False, fn.entry, chain.goid)
             )
+
+    def _jumped(self, fn: Function, record: EntryRecord) -> bool:
+        """Whether the entry was reached other than by a call from the caller at the return address:
+        from inside ``fn`` (a loop, a morestack restart) or from elsewhere (gogo resuming a
+        goroutine, a signal return)."""
+        source = record.source_block
+        if fn.entry <= source < fn.end:
+            return True
+        if not record.return_address:
+            return False
+        return self.index.containing(source) is not self.index.containing(record.return_address - 1)
+
+    def _reentered(self, chain: Chain | None, fn: Function, stack: int, offset: int, tid: int) -> bool:
+        """Whether a jump from inside ``fn`` to its entry is a loop or morestack restarting it (the
+        frame is the one already open, at the same depth of its stack) rather than recursion
+        (deeper). What it called since has returned."""
+        if chain is None:
+            return False
+        for i in range(len(chain.frames) - 1, -1, -1):
+            frame = chain.frames[i]
+            if frame.function is fn and frame.stack == stack:
+                if offset > frame.offset:
+                    return False
+                while len(chain.frames) > i + 1:
+                    self._return(chain.frames.pop(), tid, chain)
+                return True
+        return False
 
     def _locate(self, record: EntryRecord, chain: Chain | None) -> tuple[int, int]:
         """(stack, offset) of an entry: the g in R14 if its stack holds RSP, else the caller's stack
