@@ -67,6 +67,7 @@ struct work_counter {
     uint64_t tsc_per_instruction;
     /* Function-entry recording (see record_entry); all zero when off. */
     const uint64_t *entries;        /* sorted entry addresses to record */
+    const uint64_t *entry_ends;     /* the end of the function each entry starts */
     uint64_t entry_count;
     struct entry_record *records;   /* grown with realloc, emptied by drain_entries */
     uint64_t record_count, record_capacity;
@@ -104,7 +105,7 @@ static uint32_t count_instructions(struct work_counter *w, void *uc, uint64_t ad
     return n ? (uint32_t)n : 1;
 }
 
-static int is_recorded_entry(const struct work_counter *w, uint64_t address)
+static int64_t find_entry(const struct work_counter *w, uint64_t address)
 {
     uint64_t lo = 0, hi = w->entry_count;
 
@@ -115,7 +116,7 @@ static int is_recorded_entry(const struct work_counter *w, uint64_t address)
         else
             hi = mid;
     }
-    return lo < w->entry_count && w->entries[lo] == address;
+    return lo < w->entry_count && w->entries[lo] == address ? (int64_t)lo : -1;
 }
 
 /* Append an entry record. Only blocks flagged at decode time get here, so a
@@ -127,6 +128,25 @@ static void record_entry(struct work_counter *w, void *uc, uint64_t address)
     uint64_t g_stack[2];
     int i;
 
+    /* A loop whose head is the entry (Go's `for {}` in a leaf) comes back from inside the
+     * function at the same RSP each time: one record for it is enough. */
+    if (w->record_count) {
+        const struct entry_record *last = &w->records[w->record_count - 1];
+        int64_t at;
+
+        if (last->pc == address && w->previous_block == address)
+            return; /* a one-block loop: it ran itself again */
+        at = find_entry(w, address);
+        if (last->pc == address && at >= 0 && w->previous_block >= address
+            && w->previous_block < w->entry_ends[at]) {
+            uint64_t rsp = 0;
+            int rsp_id = w->entry_regs[0];
+            void *val = &rsp;
+            w->reg_read_batch(uc, &rsp_id, &val, 1);
+            if (rsp == last->regs[0])
+                return;
+        }
+    }
     if (w->record_count == w->record_capacity) {
         uint64_t capacity = w->record_capacity ? 2 * w->record_capacity : 4096;
         struct entry_record *grown = realloc(w->records, capacity * sizeof *grown);
@@ -172,7 +192,7 @@ static void on_block(void *uc, uint64_t address, uint32_t size, void *user_data)
         e->address = address;
         e->size = size;
         e->instructions = count_instructions(w, uc, address, size) & COUNT_MASK;
-        if (w->entry_count && is_recorded_entry(w, address))
+        if (w->entry_count && find_entry(w, address) >= 0)
             e->instructions |= ENTRY_FLAG;
     }
     w->instructions += e->instructions & COUNT_MASK;

@@ -175,12 +175,15 @@ class EntryRecorder:
     def follow(self, path: CallPath) -> None:
         self._path = path
 
-    def install(self) -> None:
-        """Tell the CPU what to record; before the run."""
-        addresses = set(self._watchers)
+    def install(self, index: FunctionIndex) -> None:
+        """Tell the CPU what to record (addresses and their functions' ends); before the run."""
+        ranges = {}
+        for address in self._watchers:
+            fn = index.containing(address)
+            ranges[address] = fn.end if fn is not None else address + 1
         if self._path is not None:
-            addresses.update(self._path.index.tracked_entries())
-        self._cpu.record_entries(sorted(addresses))
+            ranges.update((a, index.by_entry[a].end) for a in self._path.index.tracked_entries())
+        self._cpu.record_entries(ranges)
 
     def drain(self, tid: int) -> None:
         """Everything recorded since the last pause (all of it on thread ``tid``)."""
@@ -436,7 +439,7 @@ def observe(machine, patterns: Sequence[str] | None = None, go_events: bool = Tr
     if patterns is not None:
         goid_of = runtime.goid_of if runtime is not None else (lambda _g: None)
         path = attach(machine, recorder, patterns, goid_of)
-    recorder.install()
+    recorder.install(path.index if path is not None else FunctionIndex(machine.image.symbols, ()))
     return Observation(recorder, path, runtime)
 
 

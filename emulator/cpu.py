@@ -141,6 +141,7 @@ class WorkCounter(ctypes.Structure):
         ("rdx", ctypes.c_int32),
         ("tsc_per_instruction", ctypes.c_uint64),
         ("entries", ctypes.c_void_p),
+        ("entry_ends", ctypes.c_void_p),
         ("entry_count", ctypes.c_uint64),
         ("records", ctypes.c_void_p),
         ("record_count", ctypes.c_uint64),
@@ -237,6 +238,7 @@ class Cpu:
         self.work.reg_read_batch = _address(uclib.uc_reg_read_batch)
         self.work.entry_regs[:] = ENTRY_REGS
         self._entries: ctypes.Array[ctypes.c_uint64] | None = None
+        self._entry_ends: ctypes.Array[ctypes.c_uint64] | None = None
         # RDTSC natively: the Python binding refuses this hook, and every vDSO clock read runs one.
         self._add_native_hook(
             UC_HOOK_INSN, _native.rdtsc_hook_address(), ctypes.addressof(self.work), insn=x86.UC_X86_INS_RDTSC
@@ -280,16 +282,20 @@ class Cpu:
             UC_HOOK_CODE, lambda _uc, _addr, _size, _data: callback(), begin=address, end=address
         )
 
-    def record_entries(self, addresses: list[int]) -> None:
-        """Record natively each time a block starting at one of ``addresses`` runs.
+    def record_entries(self, ranges: dict[int, int]) -> None:
+        """Record natively each time a block starting at one of the addresses runs.
 
-        Meant for function entries (Go enters functions only by call or jump,
-        so an entry always starts a block). Set before the first run: blocks
-        are flagged when first decoded. Read the records with drain_entries.
+        ``ranges`` maps each address to the end of its function (Go enters
+        functions only by call or jump, so an entry always starts a block); a
+        loop back to the entry from inside, at the same RSP, is recorded once.
+        Set before the first run: blocks are flagged when first decoded. Read
+        the records with drain_entries.
         """
-        ordered = sorted(set(addresses))
+        ordered = sorted(ranges)
         self._entries = (ctypes.c_uint64 * len(ordered))(*ordered)
+        self._entry_ends = (ctypes.c_uint64 * len(ordered))(*(ranges[a] for a in ordered))
         self.work.entries = ctypes.addressof(self._entries)
+        self.work.entry_ends = ctypes.addressof(self._entry_ends)
         self.work.entry_count = len(ordered)
 
     def drain_entries(self) -> list[EntryRecord]:
