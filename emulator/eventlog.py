@@ -23,7 +23,9 @@ Schema (every line)::
     init: ``{"package", "functions"}``; panic: ``{"value"}``; recover: ``{}``;
     phase: ``{"phase"}`` ("bootstrap", "runtime-init", "package-init", "main", "exit")
 
-``read_events`` turns the lines back into the event objects of ``emulator.events``.
+``EventLog`` is a sink that writes as events happen; ``--events`` uses ``write_events`` once the
+run is over, so formatting stays out of the emulation. ``read_events`` turns the lines back into
+the event objects of ``emulator.events``.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ current g in R14) and runtime structures at offsets that depend on the
 toolchain (``LAYOUTS``, read from each version's DWARF and runtime source).
 Frequent functions (``mallocgc``) are recorded by the native entry recorder
 (``Cpu.record_entries``), so they cost no Python call until the next pause;
-``copystack`` needs the old stack bounds at the moment of the call and uses a
-code hook (``Machine.add_probe``).
+``copystack`` (the old stack bounds) and ``doInit1`` (whether the task is
+already done) need the state at the moment of the call and use code hooks
+(``Machine.add_probe``), which first drain the native records to keep order.
 
 GoEvent kinds and their ``details`` (also documented in emulator/eventlog.py):
 
