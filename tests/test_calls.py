@@ -151,3 +151,17 @@ def test_cli_help_documents_the_observation_flags(capsys) -> None:
     help_text = capsys.readouterr().out
     for flag in ("--calls", "--events", "--timeline", "--mermaid", "PATTERNS", "Perfetto"):
         assert flag in help_text
+
+
+def test_loops_and_preemption_do_not_look_like_calls() -> None:
+    """preempt's spin loops back to its entry and is resumed there after each SIGURG: one call."""
+    result = api.run(built("preempt"), calls="main.*")
+    spins = [e for e in result.events if isinstance(e, CallEvent) and e.function == "main.spin"]
+    assert [e.kind for e in spins] == ["call", "return"]
+    assert spins[0].goid not in (None, 1)
+
+
+def test_direct_recursion_nests() -> None:
+    result = api.run(built("recursion"), calls="main.descend", max_instructions=2_000_000)
+    depths = [e.depth for e in result.events if isinstance(e, CallEvent) and e.kind == "call"]
+    assert len(depths) > 100 and depths == list(range(len(depths)))
