@@ -59,6 +59,7 @@ DEFAULT_PATTERNS = (
 ALL = "all"
 # Functions that move to another stack and come back: what runs there nests under them.
 SWITCHERS = ("runtime.systemstack", "runtime.mcall", "runtime.morestack", "runtime.sigtramp")
+SIGNAL_ENTRY = "runtime.sigtramp"
 MAX_DEPTH = 4096  # a chain deeper than this is cut (unbounded recursion would exhaust memory)
 
 
@@ -227,7 +228,10 @@ class CallPath:
         stack, offset = self._locate(record, chain)
         if self._jumped(fn, record) and self._reentered(chain, fn, stack, offset, tid):
             return
-        chain = self._chain_for(tid, chain, stack, offset, record)
+        if fn.name == SIGNAL_ENTRY and chain is not None and chain.frames:
+            pass  # a signal interrupts whatever runs: its handler nests there, on the signal stack
+        else:
+            chain = self._chain_for(tid, chain, stack, offset, record)
         parent = chain.frames[-1] if chain.frames else None
         depth = parent.child_depth() if parent is not None else 0
         if parent is not None and record.return_address:

@@ -165,3 +165,15 @@ def test_direct_recursion_nests() -> None:
     result = api.run(built("recursion"), calls="main.descend", max_instructions=2_000_000)
     depths = [e.depth for e in result.events if isinstance(e, CallEvent) and e.kind == "call"]
     assert len(depths) > 100 and depths == list(range(len(depths)))
+
+
+def test_signal_handler_nests_under_the_faulting_function() -> None:
+    patterns = "main.*,runtime.sigtramp,runtime.sighandler,runtime.sigpanic,runtime.gopanic"
+    result = api.run(built("nilderef"), calls=patterns)
+    assert result.exit_status == 2
+    calls = [e for e in result.events if isinstance(e, CallEvent) and e.kind == "call"]
+    first = next(i for i, e in enumerate(calls) if e.function == "runtime.sigtramp")
+    deref, sigtramp, sighandler, sigpanic = calls[first - 1 : first + 3]
+    assert deref.function == "main.deref" and sigtramp.depth == deref.depth + 1
+    assert sighandler.function == "runtime.sighandler" and sighandler.depth == sigtramp.depth + 1
+    assert sigpanic.function == "runtime.sigpanic" and sigpanic.depth == deref.depth + 1
