@@ -6,9 +6,9 @@ current g in R14) and runtime structures at offsets that depend on the
 toolchain (``LAYOUTS``, read from each version's DWARF and runtime source).
 Frequent functions (``mallocgc``) are recorded by the native entry recorder
 (``Cpu.record_entries``), so they cost no Python call until the next pause;
-``copystack`` (the old stack bounds) and ``doInit1`` (whether the task is
-already done) need the state at the moment of the call and use code hooks
-(``Machine.add_probe``), which first drain the native records to keep order.
+``copystack`` needs the old stack bounds at the moment of the call and uses a
+code hook (``Machine.add_probe``), which first drains the native records to
+keep order.
 
 GoEvent kinds and their ``details`` (also documented in emulator/eventlog.py):
 
@@ -87,6 +87,7 @@ class GoRuntime:
         self._pending_m: list[int] = []
         self._main_tid = machine.current.tid
         self._goids: dict[int, int] = {}
+        self._inits_seen: set[int] = set()
 
     def goid_of(self, g: int) -> int | None:
         """The goroutine id of the g at ``g`` (None if unreadable).
@@ -118,10 +119,10 @@ class GoRuntime:
         watch("runtime.newosproc", self._on_newosproc)
         for site in self._return_sites("runtime.newproc.func1", "runtime.newproc1"):
             self._recorder.watch(site, self._on_goroutine)
-        for name, probe in (("runtime.copystack", self._on_copystack), ("runtime.doInit1", self._on_init)):
-            address = self._symbols.address_of(name)
-            if address is not None:
-                self._machine.add_probe(address, probe)
+        watch("runtime.doInit1", self._on_init)
+        copystack = self._symbols.address_of("runtime.copystack")
+        if copystack is not None:
+            self._machine.add_probe(copystack, self._on_copystack)
         self._machine.sinks.insert(0, self._on_machine_event)
         self._machine.emit(
             GoEvent(self._machine.cpu.instructions, self._main_tid, "phase", None, {"phase": "bootstrap"})
@@ -145,14 +146,14 @@ class GoRuntime:
             self._phase = phase
             self._emit(record, tid, "phase", {"phase": phase})
 
-    def _on_init(self, thread) -> None:
-        """Synchronously: doInit1 returns at once for a task already done, which only its state
-        at entry tells (later it reads done for all)."""
-        self._recorder.drain(thread.tid)
-        task = self._machine.cpu.uc.reg_read(x86.UC_X86_REG_RAX)
-        state, count = self._u32(task), self._u32(task + 4) or 0
-        if state != 0:
+    def _on_init(self, record: EntryRecord, tid: int) -> None:
+        """A package's init tasks. doInit1 runs a task the first time it is called for it and
+        returns at once later (the runtime's own tasks come round twice): one event per task."""
+        task = record.rax
+        if task in self._inits_seen:
             return
+        self._inits_seen.add(task)
+        count = self._u32(task + 4) or 0
         functions = []
         for i in range(min(count, 256)):
             pc = self._u64(task + 8 + 8 * i)
@@ -160,16 +161,9 @@ class GoRuntime:
             if where is not None:
                 functions.append(self._symbols.display_name(where[0]))
         package = functions[0].rsplit(".init", 1)[0] if functions else "?"
-        now, goid = self._machine.cpu.instructions, self._current_goid()
-        if package != "runtime" and PHASES.index(self._phase) < PHASES.index("package-init"):
-            self._phase = "package-init"
-            self._machine.emit(GoEvent(now, thread.tid, "phase", goid, {"phase": "package-init"}))
-        self._machine.emit(
-            GoEvent(now, thread.tid, "init", goid, {"package": package, "functions": functions})
-        )
-
-    def _current_goid(self) -> int | None:
-        return self.goid_of(self._machine.cpu.uc.reg_read(x86.UC_X86_REG_R14))
+        if package != "runtime":
+            self._enter_phase(record, tid, "package-init")
+        self._emit(record, tid, "init", {"package": package, "functions": functions})
 
     def _on_panic(self, record: EntryRecord, tid: int) -> None:
         type_addr, data = record.rax, record.rbx
