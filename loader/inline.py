@@ -44,8 +44,6 @@ class _Host:
     tree_addr: int  # unbiased address of its inline tree
     runs: list[tuple[int, int]] | None = None  # (end pc, tree index) of PCDATA_InlTreeIndex
     ends: list[int] = field(default_factory=list)
-    sp_runs: list[tuple[int, int]] | None = None  # (end pc, SP delta) of pcsp
-    sp_ends: list[int] = field(default_factory=list)
 
 
 class InlineTree:
@@ -123,27 +121,20 @@ class InlineTree:
         return frames
 
     def sp_delta(self, pc: int) -> int | None:
-        """Bytes SP is below its value at function entry when ``pc`` (biased) runs; None if unknown."""
+        """Bytes SP is below its value at function entry when ``pc`` (biased) runs; None if unknown.
+
+        Each pc is decoded once, only as far as it lies in the table (call sites are few)."""
         if pc in self._sp_cache:
             return self._sp_cache[pc]
         delta = None
         at = pc - self._bias
         i = bisect.bisect_right(self._entries, at) - 1
-        if i >= 0 and self._header is not None:
-            fn = self._functions[i]
+        if i >= 0 and self._header is not None and self._functions[i].record.pcsp:
+            record = self._functions[i].record
             try:
-                if fn.sp_runs is None:
-                    fn.sp_runs = (
-                        pclntab.pc_values(self._blob, self._header, fn.record.pcsp, fn.record.entry)
-                        if fn.record.pcsp
-                        else []
-                    )
-                    fn.sp_ends = [end for end, _ in fn.sp_runs]
-                j = bisect.bisect_right(fn.sp_ends, at)
-                if j < len(fn.sp_runs):
-                    delta = fn.sp_runs[j][1]
+                delta = pclntab.pc_value(self._blob, self._header, record.pcsp, record.entry, at)
             except pclntab.PclntabError:
-                fn.sp_runs, fn.sp_ends = [], []
+                delta = None
         self._sp_cache[pc] = delta
         return delta
 

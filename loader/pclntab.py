@@ -209,6 +209,22 @@ def pc_values(blob: bytes, header: PcHeader, table: int, entry: int) -> list[tup
         runs.append((pc, value))
 
 
+def pc_value(blob: bytes, header: PcHeader, table: int, entry: int, target: int) -> int | None:
+    """The value of one pc-value table at ``target`` (decoding stops there), None past its end."""
+    pos = header.pctab_offset + table
+    value, pc, first = -1, entry, True
+    while True:
+        delta, pos = _uvarint(blob, pos)
+        if delta == 0 and not first:
+            return None
+        first = False
+        value += -((delta + 1) >> 1) if delta & 1 else delta >> 1
+        step, pos = _uvarint(blob, pos)
+        pc += step * header.min_lc
+        if target < pc:
+            return value
+
+
 def _uvarint(blob: bytes, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:

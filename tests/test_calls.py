@@ -177,3 +177,21 @@ def test_signal_handler_nests_under_the_faulting_function() -> None:
     assert deref.function == "main.deref" and sigtramp.depth == deref.depth + 1
     assert sighandler.function == "runtime.sighandler" and sighandler.depth == sigtramp.depth + 1
     assert sigpanic.function == "runtime.sigpanic" and sigpanic.depth == deref.depth + 1
+
+
+def test_pc_value_tables_decode_as_the_runtime_does() -> None:
+    """runtime.pcvalue: zig-zag value deltas from -1 and pc deltas in quanta, ended by a zero delta."""
+    from loader.pclntab import PcHeader, pc_value, pc_values
+
+    header = PcHeader(0xFFFFFFF1, 1, 8, 1, 0, 0, 0, 0, pctab_offset=2)
+    # value -1 -> 8 (delta +9, zig-zag 18) for 4 bytes; -> 0 (delta -8, zig-zag 15) for 300 bytes.
+    table = bytes([18, 4, 15]) + bytes([0xAC, 0x02]) + b"\0"
+    blob = b"xx" + table
+    assert pc_values(blob, header, 0, 0x1000) == [(0x1004, 8), (0x1130, 0)]
+    assert [pc_value(blob, header, 0, 0x1000, pc) for pc in (0x1000, 0x1003, 0x1004, 0x112F, 0x1130)] == [
+        8,
+        8,
+        0,
+        0,
+        None,
+    ]
