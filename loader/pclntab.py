@@ -153,7 +153,6 @@ class FuncRecord:
     """The parts of a Go 1.20+ _func record the emulator reads: its pcdata and funcdata tables."""
 
     entry: int
-    name: str
     pcdata: tuple[int, ...]  # offsets into the pctab (0: no table)
     funcdata: tuple[int, ...]  # offsets from moduledata.gofunc (NO_FUNCDATA: none)
     pcsp: int = 0  # offset into the pctab of the SP-delta table (bytes below the entry SP, by pc)
@@ -176,8 +175,7 @@ def func_records(blob: bytes, text_start: int = 0) -> list[FuncRecord]:
         fields = _FUNC120.unpack_from(blob, at)
         npcdata, nfuncdata = fields[7], fields[12]
         tables = struct.unpack_from(f"<{npcdata + nfuncdata}I", blob, at + _FUNC120.size)
-        name = _func_name(blob, header, at)
-        records.append(FuncRecord(base + pcs[i], name, tables[:npcdata], tables[npcdata:], fields[4]))
+        records.append(FuncRecord(base + pcs[i], tables[:npcdata], tables[npcdata:], fields[4]))
     return records
 
 
