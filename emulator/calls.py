@@ -478,4 +478,23 @@ def format_calls(events: Sequence[Event], indent: str = "  ") -> list[str]:
     for tid, body in by_thread.items():
         lines.append(f"thread {tid}:")
         lines.extend(f"  {line}" for line in body)
+    phases = format_phases(events)
+    if phases:
+        lines.append(phases)
     return lines
+
+
+def format_phases(events: Sequence[Event]) -> str:
+    """``phases: bootstrap 192,150 instructions, runtime-init ...``: each phase's length up to the next
+    (the last one up to the exit), from the Go runtime's phase events."""
+    from emulator.events import ExitEvent, GoEvent
+
+    marks = [
+        (e.details["phase"], e.instructions) for e in events if isinstance(e, GoEvent) and e.kind == "phase"
+    ]
+    end = next((e.instructions for e in reversed(events) if isinstance(e, ExitEvent)), None)
+    if not marks or end is None:
+        return ""
+    bounds = [count for _, count in marks[1:]] + [end]
+    spans = [f"{name} {stop - start:,}" for (name, start), stop in zip(marks, bounds, strict=True)]
+    return "phases (instructions): " + ", ".join(spans)

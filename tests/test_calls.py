@@ -195,3 +195,12 @@ def test_pc_value_tables_decode_as_the_runtime_does() -> None:
         0,
         None,
     ]
+
+
+def test_phase_summary_adds_up_to_the_run() -> None:
+    result = api.run(built("hello"), calls="")
+    summary = result.calls()[-1]
+    assert summary.startswith("phases (instructions): bootstrap ")
+    spans = dict(part.rsplit(" ", 1) for part in summary.split(": ", 1)[1].split(", "))
+    assert list(spans) == ["bootstrap", "runtime-init", "package-init", "main", "exit"]
+    assert sum(int(v.replace(",", "")) for v in spans.values()) == result.stats.instructions
