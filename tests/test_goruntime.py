@@ -112,3 +112,10 @@ def test_init_order_ends_with_main_after_its_dependency(version: str) -> None:
     assert inits[-1]["functions"] == ["main.init", "main.init.0"]
     assert packages.index("fixtures/inits/config") < packages.index("main")
     assert packages.index("runtime") < packages.index("fixtures/inits/config")
+
+
+def test_a_large_allocation_starts_a_gc_cycle() -> None:
+    """cpu allocates 20 MiB at once: mallocgc sees the size, and the heap trigger starts a cycle."""
+    result = api.run(built("cpu"), go_events=True, max_instructions=1_000_000)
+    assert any(int(e.details["bytes"]) == 20 << 20 for e in _go(result, "alloc"))
+    assert [e.details["trigger"] for e in _go(result, "gc")][:1] == ["heap"]
