@@ -68,6 +68,13 @@ class RunResult:
     limit_hits: dict[str, int] = field(default_factory=dict)  # guest-facing limit -> syscalls it failed
     bundle: str | None = None  # an internal error's reproducer directory
     kept_tmp: str | None = None  # the host directory that was the guest's /tmp, with keep_tmp
+    events: list[Event] = field(default_factory=list)  # every event of the run, in order
+
+    def calls(self) -> list[str]:
+        """The call path as ``--calls`` prints it (needs ``run(..., calls=...)``)."""
+        from emulator.calls import format_calls
+
+        return format_calls(self.events)
 
     def strace(self) -> list[str]:
         """The syscalls as strace prints them, one line per call."""
@@ -110,6 +117,11 @@ def run(
     root: str | os.PathLike[str] | None = None,
     keep_tmp: bool = False,
     cwd: str | os.PathLike[str] | None = None,
+    calls: str | Sequence[str] | None = None,
+    go_events: bool = False,
+    go: str | None = None,
+    stripped: bool = False,
+    prepare: Callable[[Machine], None] | None = None,
 ) -> RunResult:
     """Run a Go binary (or fixture name) to completion and return what happened.
 
@@ -118,11 +130,15 @@ def run(
     at /), ``mounts`` ("HOST:GUEST[:ro|rw]"), and a private /tmp removed at the
     end unless ``keep_tmp``. Limits left as None keep their defaults
     (``emulator.limits.Limits``); Ctrl-C during the run ends it with reason
-    "interrupted" and status 130 instead of raising KeyboardInterrupt. Raises
-    ``loader.LoaderError`` for a file that cannot be loaded, ValueError for a bad mount.
+    "interrupted" and status 130 instead of raising KeyboardInterrupt.
+    ``calls`` records the call path ("" or "default" for the default
+    selection, "all", or glob patterns); ``go_events`` the Go runtime events
+    (on whenever ``calls`` is given). ``go``/``stripped`` pick a fixture build.
+    Raises ``loader.LoaderError`` for a file that cannot be loaded, ValueError
+    for a bad mount.
     """
     fs = filesystem(mounts, root, keep_tmp, cwd)
-    path = resolve_target(target)
+    path = resolve_target(target, go, stripped)
     image = load_image(path)
     argv0 = str(target)
     chosen = {
@@ -155,7 +171,20 @@ def run(
         del pending_stdin[:size]
         return chunk
 
-    machine = Machine(image, config, Console(write_fd, read_fd), sinks=list(sinks))
+    events: list[Event] = []
+    machine = Machine(image, config, Console(write_fd, read_fd), sinks=[events.append, *sinks])
+    if calls is not None or go_events:
+        from emulator.calls import observe, parse_patterns
+
+        if calls is None:
+            patterns = None
+        elif isinstance(calls, str):
+            patterns = parse_patterns("" if calls == "default" else calls)
+        else:
+            patterns = tuple(calls)
+        observe(machine, patterns)
+    if prepare is not None:
+        prepare(machine)
     try:
         outcome = machine.run()
     finally:
@@ -173,4 +202,5 @@ def run(
         limit_hits=dict(machine.kernel.limit_hits),
         bundle=outcome.bundle,
         kept_tmp=machine.kernel.vfs.kept_tmp,
+        events=events,
     )

@@ -27,7 +27,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 DEFAULT_FIXTURES = ("hello", "cpu", "goroutines")
-RUNNERS = ("native", "qemu", "ours")
+RUNNERS = ("native", "qemu", "ours", "observed")
+# "observed": ours with the observation layer on; hello with the default call path and every event,
+# the CPU-heavy fixture with every call recorded. Compared with plain "ours" on emulation time.
+OBSERVED_FLAGS = {"cpu": ("--calls=all",)}
+DEFAULT_OBSERVED_FLAGS = ("--calls", "--events", os.devnull)
 QEMU = "qemu-x86_64"
 # Fixtures whose correct behaviour is a non-zero exit (panic exits 2 by design).
 EXPECTED_EXIT = {"panic": 2, "nilderef": 2}
@@ -61,6 +65,7 @@ class Result:
     emulation: float | None = None
     vs_qemu: float | None = None
     vs_native: float | None = None
+    vs_plain: float | None = None  # observed emulation time / plain ours emulation time
     note: str = ""
 
 
@@ -188,7 +193,7 @@ def _ours_env() -> dict[str, str]:
     return env
 
 
-def _runner_cmd(runner: str, binary: Path, stats: bool) -> list[str]:
+def _runner_cmd(runner: str, binary: Path, stats: bool, fixture: str = "") -> list[str]:
     if runner == "native":
         return [str(binary)]
     if runner == "qemu":
@@ -196,6 +201,8 @@ def _runner_cmd(runner: str, binary: Path, stats: bool) -> list[str]:
     cmd = [sys.executable, "-m", "emulator", "run"]
     if stats:
         cmd.append("--stats")
+    if runner == "observed":
+        cmd.extend(OBSERVED_FLAGS.get(fixture, DEFAULT_OBSERVED_FLAGS))
     return [*cmd, str(binary)]
 
 
@@ -208,15 +215,16 @@ def bench_one(
         res.status = "n/a"
         res.note = f"{QEMU} not on PATH (apt-get install qemu-user)"
         return res
-    env = _ours_env() if runner == "ours" else None
-    stats = runner == "ours"
+    ours = runner in ("ours", "observed")
+    env = _ours_env() if ours else None
+    stats = ours
     for i in range(runs):
-        run, stderr = measure(_runner_cmd(runner, binary, stats), timeout, env, reaper)
+        run, stderr = measure(_runner_cmd(runner, binary, stats, fixture), timeout, env, reaper)
         if stats and i == 0 and run.exit_code == 2 and "--stats" in stderr and "unrecognized" in stderr:
             # An older CLI without --stats: still time it, just without emulation-only time.
             stats = False
-            run, stderr = measure(_runner_cmd(runner, binary, stats), timeout, env, reaper)
-        if runner == "ours":
+            run, stderr = measure(_runner_cmd(runner, binary, stats, fixture), timeout, env, reaper)
+        if ours:
             m = _EMU_LINE.findall(stderr)
             run.emulation = float(m[-1]) if m else None
         res.runs.append(run)
@@ -240,6 +248,9 @@ def add_ratios(results: list[Result]) -> None:
     """Fill ours/qemu and ours/native wall-time ratios on the 'ours' rows."""
     by_key = {(r.fixture, r.runner): r for r in results}
     for r in results:
+        plain = by_key.get((r.fixture, "ours"))
+        if r.runner == "observed" and r.emulation and plain is not None and plain.emulation:
+            r.vs_plain = r.emulation / plain.emulation
         if r.runner != "ours" or r.wall is None:
             continue
         for other, attr in (("qemu", "vs_qemu"), ("native", "vs_native")):
@@ -260,10 +271,20 @@ def _fmt_ratio(v: float | None) -> str:
 
 def format_table(results: list[Result]) -> str:
     """Plain, column-aligned text table, one row per fixture and runner."""
-    header = ("fixture", "runner", "wall_s", "emu_s", "maxrss_KiB", "ours/qemu", "ours/native", "status")
+    header = (
+        "fixture",
+        "runner",
+        "wall_s",
+        "emu_s",
+        "maxrss_KiB",
+        "ours/qemu",
+        "ours/native",
+        "observed/plain",
+        "status",
+    )
     rows = [header]
     for r in results:
-        ours = r.runner == "ours"
+        ours = r.runner in ("ours", "observed")
         rows.append(
             (
                 r.fixture,
@@ -273,6 +294,7 @@ def format_table(results: list[Result]) -> str:
                 "n/a" if r.maxrss_kib is None else f"{r.maxrss_kib:.0f}",
                 _fmt_ratio(r.vs_qemu) if ours else "-",
                 _fmt_ratio(r.vs_native) if ours else "-",
+                f"{r.vs_plain:.2f}x" if r.vs_plain is not None else "-",
                 r.status + (f": {r.note}" if r.note and r.status != "ok" else ""),
             )
         )

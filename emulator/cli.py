@@ -172,6 +172,34 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         action="store_true",
         help="keep the guest's private /tmp on the host; its path is printed at exit",
     )
+    run.add_argument(
+        "--calls",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PATTERNS",
+        help="print the call path per thread at exit (stderr), syscalls at their depth and inlined "
+        "frames from the pclntab: the bootstrap, inits, main and fmt/os down to write by default; "
+        "PATTERNS is a comma-separated list of globs (runtime.main,main.*,fmt.*), or 'all'",
+    )
+    run.add_argument(
+        "--events",
+        metavar="FILE",
+        default=None,
+        help="write every event (syscalls, calls, goroutines, allocations, phases...) as JSON lines",
+    )
+    run.add_argument(
+        "--timeline",
+        metavar="FILE",
+        default=None,
+        help="write a Chrome trace-event JSON timeline for Perfetto (1 us shown = 1000 instructions)",
+    )
+    run.add_argument(
+        "--mermaid",
+        metavar="FILE",
+        default=None,
+        help="write a Markdown file with a Mermaid flowchart and sequence diagram of the bootstrap",
+    )
     run.add_argument("--go", default=None, metavar="VERSION", help="toolchain for a fixture name")
     run.add_argument("--stripped", action="store_true", help="use the stripped build of a fixture")
 
@@ -360,13 +388,14 @@ def _run(ns: argparse.Namespace) -> int:
         trace_bytes=ns.max_trace_bytes,
         **{k: v for k, v in chosen.items() if v is not None},
     )
+    observing = any(x is not None for x in (ns.calls, ns.events, ns.timeline, ns.mermaid))
     config = RunConfig(
         argv=[ns.target, *args],
         env=guest_environment(guest_env),
         seed=ns.seed,
         cpus=ns.cpus,
         limits=limits,
-        record_syscalls=ns.strace is not None,
+        record_syscalls=ns.strace is not None or observing,
         vdso=ns.vdso,
         filesystem=fs,
     )
@@ -381,8 +410,19 @@ def _run(ns: argparse.Namespace) -> int:
             return exitcodes.USAGE
         trace_out = LimitedText(trace_file, limits.trace_bytes)
         sinks.append(StraceWriter(trace_out))
+    outputs = _open_outputs(ns)
+    if outputs is None:
+        return exitcodes.USAGE
+    events: list = []
+    if observing:
+        sinks.append(events.append)
     try:
         machine = Machine(image, config, sinks=sinks)
+        if observing:
+            from emulator.calls import observe, parse_patterns
+
+            patterns = parse_patterns(ns.calls) if ns.calls is not None or ns.timeline or ns.mermaid else None
+            observe(machine, patterns)
         try:
             outcome = machine.run()
         finally:
@@ -390,6 +430,7 @@ def _run(ns: argparse.Namespace) -> int:
     finally:
         if trace_file is not None and trace_file is not sys.stderr:
             trace_file.close()
+    _write_pictures(ns, outputs, events, machine)
     if machine.kernel.vfs.kept_tmp:
         print(f"emulator: the guest's /tmp is kept at {machine.kernel.vfs.kept_tmp}", file=sys.stderr)
     if outcome.report:
@@ -410,6 +451,52 @@ def _run(ns: argparse.Namespace) -> int:
     if ns.stats:
         _print_stats(machine)
     return outcome.status
+
+
+def _open_outputs(ns: argparse.Namespace) -> dict | None:
+    """The files of --events, --timeline and --mermaid, opened before the run (a bad path fails first)."""
+    outputs = {}
+    for key in ("events", "timeline", "mermaid"):
+        path = getattr(ns, key)
+        if path is None:
+            continue
+        try:
+            outputs[key] = open(path, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as e:
+            print(f"emulator: cannot write --{key} to {path}: {e.strerror}", file=sys.stderr)
+            for f in outputs.values():
+                f.close()
+            return None
+    return outputs
+
+
+def _write_pictures(ns: argparse.Namespace, outputs: dict, events: list, machine) -> None:
+    from emulator.events import ThreadEvent
+    from emulator.limits import LimitedText
+
+    try:
+        if ns.calls is not None:
+            from emulator.calls import format_calls
+
+            print("\n".join(format_calls(events)), file=sys.stderr)
+        if "events" in outputs:
+            from emulator.eventlog import write_events
+
+            write_events(events, LimitedText(outputs["events"], machine.config.limits.trace_bytes))
+        if "timeline" in outputs:
+            from emulator.timeline import build
+
+            pid = next((e.tid for e in events if isinstance(e, ThreadEvent)), machine.current.tid)
+            import json
+
+            json.dump(build(events, pid, os.path.basename(machine.image.path)), outputs["timeline"])
+        if "mermaid" in outputs:
+            from emulator.mermaid import document
+
+            outputs["mermaid"].write(document(events))
+    finally:
+        for f in outputs.values():
+            f.close()
 
 
 def _print_stats(machine) -> None:

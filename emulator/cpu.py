@@ -141,8 +141,48 @@ class WorkCounter(ctypes.Structure):
         ("rdx", ctypes.c_int32),
         ("rcx", ctypes.c_int32),
         ("tsc_per_instruction", ctypes.c_uint64),
+        ("entries", ctypes.c_void_p),
+        ("entry_ends", ctypes.c_void_p),
+        ("entry_count", ctypes.c_uint64),
+        ("records", ctypes.c_void_p),
+        ("record_count", ctypes.c_uint64),
+        ("record_capacity", ctypes.c_uint64),
+        ("previous_block", ctypes.c_uint64),
+        ("reg_read_batch", ctypes.c_void_p),
+        ("entry_regs", ctypes.c_int32 * 6),
         ("cache", _BlockEntry * _native.cache_slots()),
     ]
+
+
+# struct entry_record in _native.c: instructions, pc, from, return address, g.stack.lo/hi, then the
+# registers of ENTRY_REGS (RSP, R14, RAX, RBX, RCX, RDI).
+ENTRY_RECORD = struct.Struct("<12Q")
+ENTRY_REGS = (
+    x86.UC_X86_REG_RSP,
+    x86.UC_X86_REG_R14,
+    x86.UC_X86_REG_RAX,
+    x86.UC_X86_REG_RBX,
+    x86.UC_X86_REG_RCX,
+    x86.UC_X86_REG_RDI,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRecord:
+    """A recorded function entry: where, when, on which stack, with which first arguments."""
+
+    instructions: int
+    pc: int
+    source_block: int  # start of the block that called or jumped here
+    return_address: int  # the word at RSP: the caller's pc after a call
+    stack_lo: int  # g.stack of the g in R14 (0 when R14 is not readable)
+    stack_hi: int
+    rsp: int
+    g: int  # R14: the current g in ABIInternal code
+    rax: int
+    rbx: int
+    rcx: int
+    rdi: int
 
 
 @dataclass
@@ -201,6 +241,10 @@ class Cpu:
             x86.UC_X86_REG_RCX,
         )
         self.work.tsc_per_instruction = TSC_PER_INSTRUCTION
+        self.work.reg_read_batch = _address(uclib.uc_reg_read_batch)
+        self.work.entry_regs[:] = ENTRY_REGS
+        self._entries: ctypes.Array[ctypes.c_uint64] | None = None
+        self._entry_ends: ctypes.Array[ctypes.c_uint64] | None = None
         # RDTSC natively: the Python binding refuses this hook, and every vDSO clock read runs one.
         self._add_native_hook(
             UC_HOOK_INSN, _native.rdtsc_hook_address(), ctypes.addressof(self.work), insn=x86.UC_X86_INS_RDTSC
@@ -250,6 +294,34 @@ class Cpu:
             UC_HOOK_CODE, lambda _uc, _addr, _size, _data: callback(), begin=address, end=address
         )
 
+    def record_entries(self, ranges: dict[int, int]) -> None:
+        """Record natively each time a block starting at one of the addresses runs.
+
+        ``ranges`` maps each address to the end of its function (Go enters
+        functions only by call or jump, so an entry always starts a block); a
+        loop back to the entry from inside, at the same RSP, is recorded once.
+        Set before the first run: blocks are flagged when first decoded. Read
+        the records with drain_entries.
+        """
+        ordered = sorted(ranges)
+        self._entries = (ctypes.c_uint64 * len(ordered))(*ordered)
+        self._entry_ends = (ctypes.c_uint64 * len(ordered))(*(ranges[a] for a in ordered))
+        self.work.entries = ctypes.addressof(self._entries)
+        self.work.entry_ends = ctypes.addressof(self._entry_ends)
+        self.work.entry_count = len(ordered)
+
+    def drain_entries(self) -> list[EntryRecord]:
+        """The entries recorded since the last drain, oldest first."""
+        if not self.work.record_count:
+            return []
+        raw = _native.drain_entries(ctypes.addressof(self.work))
+        return [EntryRecord(*fields) for fields in ENTRY_RECORD.iter_unpack(raw)]
+
+    def __del__(self) -> None:
+        work = getattr(self, "work", None)
+        if work is not None and work.records:
+            _native.release_entries(ctypes.addressof(work))
+
     def _on_interrupt(self, uc: Uc, intno: int, _data: object) -> None:
         """A CPU exception (divide error, int3, #UD ...): the guest gets a signal."""
         self.last_interrupt = intno
@@ -292,6 +364,7 @@ class Cpu:
         if self.stop_requested:  # request_stop raced with the line above: honour it
             self.work.deadline = 0
         self.work.expired = 0
+        self.work.previous_block = 0  # the last block may have been another thread's
         self.last_fault = None
         self.last_interrupt = None
         self.uc.emu_start(rip, 0xFFFF_FFFF_FFFF_FFFF)

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import capstone
 from capstone import x86_const
 
-from loader import SymbolTable, load_image, moduledata, pclntab
+from loader import SymbolTable, load_image, moduledata
 from loader.lines import ElfFile, LineTable, read_elf
 from loader.packages import ElfSymbol, elf_symbols
 from loader.sections import find_section
-from loader.symbols import find_pclntab
+from loader.symbols import locate_pclntab
 
 # abi.Type (Go 1.21-1.27): Size_, PtrBytes, Hash, TFlag, Align_, FieldAlign_, Kind_, Equal, GCData, Str.
 _TYPE_STR_AT = 40
@@ -86,9 +86,9 @@ class Binary:
         sym = next((s for s in self.data_symbols if s.name == "runtime.types"), None)
         if sym is not None:
             return sym.addr
-        found = find_pclntab(self.elf.data, self.elf.sections, self.elf.segmap)
+        found = locate_pclntab(self.elf.data, self.elf.sections, self.elf.segmap)
         if found is not None:
-            types = moduledata.types_start(self.elf.segmap, found[0], pclntab.parse_header(found[1]))
+            types = moduledata.types_start(self.elf.segmap, found.addr, found.header)
             if types is not None:
                 return types
         section = find_section(self.elf.sections, ".go.type")

@@ -130,7 +130,7 @@ def explain(
     binary = Binary(path)
     if binary.functions.address_of("main.main") is None:
         raise NotAGoProgram(f"{target or os.fspath(path)}: no main.main; explain reads Go programs")
-    facts = gather(binary, [target or os.fspath(path), *args], seed=seed)
+    facts = gather(binary, args, seed=seed)
     sizes = size_by_package(binary.elf, binary.functions, binary.data_symbols)
     listing = disassemble(binary, "main.main").instructions
     arenas = _arena_reservations(facts)

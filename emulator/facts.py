@@ -25,10 +25,10 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from emulator.api import DEFAULT_ENV
+from emulator import api
 from emulator.disasm import Binary, disassemble_range
 from emulator.events import SyscallEvent
-from emulator.machine import Console, Machine, RunConfig
+from emulator.machine import Machine
 from emulator.threads import Thread
 from syscalls.outcome import FutexWait, Sleep
 
@@ -382,23 +382,25 @@ def snapshot(machine: Machine) -> list[Mapping]:
     return [Mapping(v.start, v.end, v.perms(), v.name) for v in machine.mem.vmas]
 
 
-def gather(binary: Binary, argv: Sequence[str], *, seed: int = 0) -> RunFacts:
-    """Run the program once under the probes and collect the facts."""
-    config = RunConfig(argv=list(argv), env=list(DEFAULT_ENV), seed=seed, record_syscalls=True)
-    out: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
-    console = Console(lambda fd, data: out[fd].extend(data), lambda _fd, _size: b"")
-    machine = Machine(binary.image, config, console)
-    observer = _Observer(binary, machine)
-    observer.install()
-    outcome = machine.run()
-    total = machine.stats.instructions
+def gather(binary: Binary, args: Sequence[str], *, seed: int = 0) -> RunFacts:
+    """Run the program once under the probes, exactly as ``api.run`` runs it, and collect the facts."""
+    observers: list[_Observer] = []
+
+    def prepare(machine: Machine) -> None:
+        observers.append(_Observer(binary, machine))
+        observers[0].install()
+
+    result = api.run(binary.path, args, seed=seed, prepare=prepare)
+    observer = observers[0]
+    machine = observer.machine
+    total = result.stats.instructions
     facts = RunFacts(
-        exit_status=outcome.status,
-        stdout=bytes(out[1]),
-        stderr=bytes(out[2]),
+        exit_status=result.exit_status,
+        stdout=result.stdout,
+        stderr=result.stderr,
         instructions=total,
-        threads_created=machine.stats.threads,
-        syscalls=machine.syscall_events,
+        threads_created=result.stats.threads,
+        syscalls=result.syscalls,
         milestones=sorted(observer.first.values(), key=lambda m: m.instructions),
         inits=observer.inits,
         phases=_phases(observer, total),
@@ -408,7 +410,7 @@ def gather(binary: Binary, argv: Sequence[str], *, seed: int = 0) -> RunFacts:
         allocations=observer.allocations,
         allocated_bytes=observer.allocated_bytes,
         gc_cycles=observer.gc_cycles,
-        committed_bytes=machine.stats.committed_bytes,
+        committed_bytes=result.stats.committed_bytes,
     )
     at_main = observer.at_main
     if at_main is not None:

@@ -212,6 +212,8 @@ class Machine:
         self._stop_cpu = False
         self._signal_self = False  # the last syscall made a signal of the caller's deliverable
         self._restore: UserContext | None = None  # set by rt_sigreturn, applied once the CPU stops
+        self._pause_hooks: list[Callable[[Thread], None]] = []
+        self._finish_hooks: list[Callable[[], None]] = []
         self.current = self._load()
 
     # -- loading -----------------------------------------------------------
@@ -297,6 +299,24 @@ class Machine:
         """
         self.cpu.add_probe(address, lambda: callback(self.current))
 
+    def add_pause_hook(self, callback: Callable[[Thread], None]) -> None:
+        """Call ``callback(thread)`` whenever the guest stops to talk to us: at each syscall (before
+        it is handled) and each time the CPU returns. Observers that buffer natively drain there,
+        so what they emit lands in order with the syscall and thread events."""
+        self._pause_hooks.append(callback)
+
+    def add_finish_hook(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the run is over, before the ExitEvent."""
+        self._finish_hooks.append(callback)
+
+    def emit(self, event: Event) -> None:
+        """Send an observer's event to the sinks, in order with the machine's own."""
+        self._emit(event)
+
+    def _pause(self, thread: Thread) -> None:
+        for hook in self._pause_hooks:
+            hook(thread)
+
     # -- the run loop --------------------------------------------------------
 
     def run(self) -> Outcome:
@@ -316,6 +336,8 @@ class Machine:
             self.stats.threads = self.scheduler.created
             self.stats.regions = self.mem.region_count
             self.stats.committed_bytes = self.mem.committed
+        for hook in self._finish_hooks:
+            hook()
         self._emit(ExitEvent(self.cpu.instructions, outcome.status, outcome.reason, outcome.signal))
         return outcome
 
@@ -341,7 +363,10 @@ class Machine:
             self._signal_self = False
             try:
                 expired = self.cpu.run(thread.rip, budget)
+                if self._pause_hooks:
+                    self._pause(thread)
             except UcError as e:
+                self._pause(thread)
                 if self._deliver_fault(thread, *self._fault_signal(e)):
                     continue
                 return self._fault(thread, e)
@@ -417,6 +442,8 @@ class Machine:
         nr, args = regs[0], list(regs[1:])
         thread = self.current
         self.stats.syscalls += 1
+        if self._pause_hooks:
+            self._pause(thread)
         decoded = self._decode_entry(nr, args) if self._recording else None
         outcome = self.kernel.handle(thread, nr, args)
         if type(outcome) is int:

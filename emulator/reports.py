@@ -30,13 +30,13 @@ from emulator.cpu import GENERAL_REGS, MemoryFault
 from emulator.events import SyscallEvent
 from emulator.threads import SS_DISABLE
 from loader import LoaderError
-from loader.lines import LineTable, read_elf
 from syscalls.errno import describe as describe_errno
 from syscalls.table import lookup
 
 if TYPE_CHECKING:
     from emulator.machine import Machine
     from emulator.threads import Thread
+    from loader.lines import LineTable
 
 SIGNAL_NAMES = {4: "SIGILL", 5: "SIGTRAP", 7: "SIGBUS", 8: "SIGFPE", 11: "SIGSEGV"}
 REGISTERS_PER_LINE = 6
@@ -109,6 +109,8 @@ def source_position(machine: Machine, pc: int) -> str | None:
 
 @functools.lru_cache(maxsize=4)
 def _line_table(path: str) -> LineTable | None:
+    from loader.lines import LineTable, read_elf  # only when a report is written: keeps start-up lean
+
     try:
         return LineTable.from_elf(read_elf(path))
     except (OSError, LoaderError):  # the file changed or went away since it was loaded

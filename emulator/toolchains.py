@@ -35,6 +35,7 @@ FIXTURES = (
     "preempt",
     "files",
     "escape",
+    "inits",
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ from loader import pclntab
 from loader.elf import PT_LOAD, parse_elf_header, parse_program_headers
 from loader.sections import SectionHeader, parse_section_headers
 from loader.segmap import SegmentMap
-from loader.symbols import find_pclntab
+from loader.symbols import locate_pclntab
 
 
 @dataclass(frozen=True)
@@ -72,12 +72,11 @@ class LineTable:
     @classmethod
     def from_elf(cls, elf: ElfFile) -> LineTable | None:
         """The binary's line table, or None when it has no readable Go 1.18+ pclntab."""
-        found = find_pclntab(elf.data, elf.sections, elf.segmap)
+        found = locate_pclntab(elf.data, elf.sections, elf.segmap)
         if found is None:
             return None
-        _addr, blob, text_start, _funcs = found
         try:
-            return cls(blob, text_start)
+            return cls(found.blob, found.text)
         except pclntab.PclntabError:
             return None
 

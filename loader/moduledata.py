@@ -13,6 +13,8 @@ Layout shared by Go 1.16 through 1.27 (amd64, 8-byte words)::
     words 20-21 minpc, maxpc
     word  22    text
     word  37    types (after etext, the data/bss bounds, covctrs, end, gcdata, gcbss; Go 1.20+)
+    word  40    gofunc (go:func.*, where funcdata lives), 1.21-1.26
+    word  43    gofunc in 1.27, which added typedesclen, itaboffset and itabsize before rodata
 """
 
 from __future__ import annotations
@@ -28,25 +30,38 @@ FTAB = 16
 MINPC = 20
 TEXT = 22
 TYPES = 37
+GOFUNC, GOFUNC_127 = 40, 43
 
 
 def text_start(segmap: SegmentMap, pclntab_addr: int, header: PcHeader) -> int | None:
     """moduledata.text of the module whose pcHeader is at ``pclntab_addr``, if found."""
-    words = _moduledata(segmap, pclntab_addr, header, TEXT + 1)
-    return words[TEXT] if words is not None else None
+    words = find(segmap, pclntab_addr, header, TEXT + 1)
+    return None if words is None else words[TEXT]
 
 
 def types_start(segmap: SegmentMap, pclntab_addr: int, header: PcHeader) -> int | None:
     """moduledata.types: where the type descriptors' name offsets count from (Go 1.20+)."""
-    words = _moduledata(segmap, pclntab_addr, header, TYPES + 1)
+    words = find(segmap, pclntab_addr, header, TYPES + 1)
     return words[TYPES] if words is not None and words[TYPES] else None
 
 
-def _moduledata(segmap: SegmentMap, pclntab_addr: int, header: PcHeader, count: int) -> list[int] | None:
-    """The first ``count`` words of the moduledata that points at this pcHeader."""
+def gofunc(segmap: SegmentMap, pclntab_addr: int, header: PcHeader) -> int | None:
+    """moduledata.gofunc, the base of funcdata offsets (inline trees live there), if found.
+
+    Go 1.27 put typedesclen (a length, so smaller than the types address before it) where
+    older moduledata has etypes; that tells the two layouts apart without a version.
+    """
+    words = find(segmap, pclntab_addr, header, GOFUNC_127 + 1)
+    if words is None:
+        return None
+    return words[GOFUNC_127] if words[TYPES + 1] < words[TYPES] else words[GOFUNC]
+
+
+def find(segmap: SegmentMap, pclntab_addr: int, header: PcHeader, count: int) -> list[int] | None:
+    """The first ``count`` words of the moduledata whose pcHeader is at ``pclntab_addr``."""
     needle = pclntab_addr.to_bytes(WORD, "little")
     for addr in segmap.find_all(needle, align=WORD, writable=True):
-        words = _words(segmap, addr, count)
+        words = _words(segmap, addr, max(count, TEXT + 1))
         if words is not None and _is_moduledata(words, pclntab_addr, header):
             return words
     return None

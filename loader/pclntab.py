@@ -140,6 +140,11 @@ def _func_name(blob: bytes, header: PcHeader, func_at: int) -> str:
     if name_field + 4 > len(blob):
         raise PclntabError(f"_func record at {func_at:#x} lies outside the pclntab")
     (name_off,) = struct.unpack_from("<i", blob, name_field)
+    return name_at(blob, header, name_off)
+
+
+def name_at(blob: bytes, header: PcHeader, name_off: int) -> str:
+    """The function name at ``name_off`` in funcnametab (inline trees refer to names this way)."""
     start = header.funcname_offset + name_off
     end = blob.find(b"\0", start) if 0 <= start < len(blob) else -1
     if end < 0:
@@ -165,50 +170,65 @@ def find_candidates(regions: Iterable[tuple[int, bytes]], limit: int = 64) -> It
                 pos = blob.find(needle, pos + 1)
 
 
-# _func (Go 1.18+): entryOff, nameOff, args, deferreturn, pcsp, pcfile, pcln, npcdata, cuOffset,
-# then startLine (Go 1.20+ only).
+# runtime._func (Go 1.18+): entryOff, nameOff, args, deferreturn, pcsp, pcfile, pcln, npcdata,
+# cuOffset, startLine (Go 1.20+ only), then funcID, flag, a pad byte and nfuncdata; then npcdata
+# uint32 offsets into the pctab and nfuncdata uint32 offsets from moduledata.gofunc.
 _FUNC_118 = struct.Struct("<IiiIIIIII")
 _START_LINE = struct.Struct("<i")
+_FUNC_TAIL = struct.Struct("<BBxB")
 _NO_FILE = 0xFFFFFFFF
+NO_FUNCDATA = 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
 class FuncRecord:
-    """A function's entry in the pclntab with the offsets of its pc -> file and pc -> line tables."""
+    """A function's _func record: name, [entry, end) and where its tables are.
+
+    The pc-value tables (pcsp, pcfile, pcln, pcdata) are offsets into the
+    pctab, 0 for none; funcdata are offsets from moduledata.gofunc.
+    """
 
     name: str
     entry: int
     end: int
-    pcfile: int  # offset into the pctab; 0 = no table
+    pcsp: int
+    pcfile: int
     pcln: int
     cu_offset: int  # index of its compilation unit's first entry in the cutab
     start_line: int  # line of the func keyword (Go 1.20+; 0 before)
+    pcdata: tuple[int, ...] = ()
+    funcdata: tuple[int, ...] = ()
 
 
 def func_records(blob: bytes, text_start: int = 0) -> list[FuncRecord]:
-    """Every function with its line-table offsets, in address order (Go 1.18+ tables only).
+    """Every function's _func record, in address order (Go 1.18+ tables only).
 
     Older layouts store absolute entry PCs and differ in _func; no toolchain we
     pin produces them, so they are refused rather than misread.
     """
     header = parse_header(blob)
     if not header.entries_relative_to_text:
-        raise PclntabError("line tables are read from Go 1.18+ pclntabs only")
+        raise PclntabError("function records are read from Go 1.18+ pclntabs only")
     base = header.text_start or text_start
     if base == 0:
         raise PclntabError("Go 1.18+ pclntab and no text start address")
+    with_start_line = header.magic == GO120_MAGIC
+    fixed = _FUNC_118.size + (_START_LINE.size if with_start_line else 0) + _FUNC_TAIL.size
     pcs, funcoffs = _functab(blob, header)
     records = []
     for i in range(header.nfunc):
         at = header.functab_offset + funcoffs[i]
-        if at + _FUNC_118.size + _START_LINE.size > len(blob):
+        if at + fixed > len(blob):
             raise PclntabError(f"_func record at {at:#x} lies outside the pclntab")
-        _entry, _name, _args, _defer, _pcsp, pcfile, pcln, _npcdata, cu = _FUNC_118.unpack_from(blob, at)
-        start_line = (
-            _START_LINE.unpack_from(blob, at + _FUNC_118.size)[0] if header.magic == GO120_MAGIC else 0
-        )
-        name = _func_name(blob, header, at)
-        records.append(FuncRecord(name, base + pcs[i], base + pcs[i + 1], pcfile, pcln, cu, start_line))
+        _entry, _name, _args, _defer, pcsp, pcfile, pcln, npcdata, cu = _FUNC_118.unpack_from(blob, at)
+        start_line = _START_LINE.unpack_from(blob, at + _FUNC_118.size)[0] if with_start_line else 0
+        _funcid, _flag, nfuncdata = _FUNC_TAIL.unpack_from(blob, at + fixed - _FUNC_TAIL.size)
+        if at + fixed + 4 * (npcdata + nfuncdata) > len(blob):
+            raise PclntabError(f"_func record at {at:#x} lies outside the pclntab")
+        tables = struct.unpack_from(f"<{npcdata + nfuncdata}I", blob, at + fixed)
+        name, entry, end = _func_name(blob, header, at), base + pcs[i], base + pcs[i + 1]
+        pcdata, funcdata = tables[:npcdata], tables[npcdata:]
+        records.append(FuncRecord(name, entry, end, pcsp, pcfile, pcln, cu, start_line, pcdata, funcdata))
     return records
 
 
@@ -233,6 +253,22 @@ def pc_values(blob: bytes, header: PcHeader, table: int, entry: int) -> Iterator
         end = pc + pcdelta * header.min_lc
         yield pc, end, value
         pc = end
+
+
+def pc_value(blob: bytes, header: PcHeader, table: int, entry: int, target: int) -> int | None:
+    """The value of one pc-value table at ``target`` (decoding stops there), None past its end."""
+    pos = header.pctab_offset + table
+    value, pc, first = -1, entry, True
+    while True:
+        delta, pos = _uvarint(blob, pos)
+        if delta == 0 and not first:
+            return None
+        first = False
+        value += -((delta + 1) >> 1) if delta & 1 else delta >> 1
+        step, pos = _uvarint(blob, pos)
+        pc += step * header.min_lc
+        if target < pc:
+            return value
 
 
 def _uvarint(blob: bytes, pos: int) -> tuple[int, int]:

@@ -141,15 +141,25 @@ def symbols_from_elf(
 
 def go_functions(data: bytes, sections: tuple[SectionHeader, ...], segmap: SegmentMap) -> list[pclntab.Func]:
     """Functions from the first pclntab that parses and points into executable code."""
-    found = find_pclntab(data, sections, segmap)
-    return found[3] if found is not None else []
+    found = locate_pclntab(data, sections, segmap)
+    return found.functions if found is not None else []
 
 
-def find_pclntab(
+@dataclass(frozen=True)
+class LocatedPclntab:
+    """The binary's pclntab: where it is, its bytes, header, runtime.text and functions."""
+
+    addr: int
+    blob: bytes
+    header: pclntab.PcHeader
+    text: int
+    functions: list[pclntab.Func]
+
+
+def locate_pclntab(
     data: bytes, sections: tuple[SectionHeader, ...], segmap: SegmentMap
-) -> tuple[int, bytes, int, list[pclntab.Func]] | None:
-    """(address, table bytes, runtime.text, functions) of the first pclntab that parses and points
-    into executable code; the line tables (loader.lines) need more than the functions."""
+) -> LocatedPclntab | None:
+    """The first pclntab that parses and points into executable code."""
     for addr, blob in _pclntab_candidates(data, sections, segmap):
         try:
             header = pclntab.parse_header(blob)
@@ -158,7 +168,7 @@ def find_pclntab(
         except pclntab.PclntabError:
             continue
         if _in_code(segmap, funcs[0].entry) and _in_code(segmap, funcs[-1].end - 1):
-            return addr, blob, text, funcs
+            return LocatedPclntab(addr, blob, header, text, funcs)
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import subprocess
 from pathlib import Path
@@ -96,6 +97,6 @@ def test_a_damaged_line_table_costs_lines_not_the_listing() -> None:
     elf = read_elf(path)
     table = LineTable.from_elf(elf)
     main = next(f for f in table.functions if f.name == "main.main")
-    damaged = pclntab.FuncRecord(main.name, main.entry, main.end, 0xFFFFFFF, 0xFFFFFFF, main.cu_offset, 0)
+    damaged = dataclasses.replace(main, pcfile=0xFFFFFFF, pcln=0xFFFFFFF)
     assert table.runs(damaged) == []
     assert table.lookup(main.entry) is not None

@@ -1,0 +1,259 @@
+"""Go runtime events: goroutines, threads, stack growth, GC, allocations, inits, panics, phases.
+
+Each event comes from a probe on one runtime function, reading its arguments
+from Go's register ABI (RAX, RBX, RCX, RDI, ... in ABIInternal functions; the
+current g in R14) and runtime structures at offsets that depend on the
+toolchain (``LAYOUTS``, read from each version's DWARF and runtime source).
+Frequent functions (``mallocgc``) are recorded by the native entry recorder
+(``Cpu.record_entries``), so they cost no Python call until the next pause;
+``copystack`` needs the old stack bounds at the moment of the call and uses a
+code hook (``Machine.add_probe``), which first drains the native records to
+keep order.
+
+GoEvent kinds and their ``details`` (also documented in emulator/eventlog.py):
+
+- ``goroutine``: ``{"goid", "parent", "start"}`` a goroutine created by ``go``
+  (``runtime.newproc1`` returning; ``start`` is its function); event goid = creator.
+- ``thread``: ``{"m", "tid"}`` an OS thread started for runtime M number ``m``.
+- ``stack-growth``: ``{"old_size", "new_size"}`` (``runtime.copystack``; a shrink
+  has new < old) of goroutine ``goid``.
+- ``gc``: ``{"trigger"}`` ``runtime.gcStart`` asked for a cycle ("heap", "time", "cycle").
+- ``alloc``: ``{"bytes"}`` one ``runtime.mallocgc`` call of that size.
+- ``init``: ``{"package", "functions"}`` a package's init tasks running (``runtime.doInit1``).
+- ``panic``: ``{"value"}`` ``runtime.gopanic`` (value: the string for string and error
+  constants, else its type's address in hex).
+- ``recover``: ``{}`` a deferred call recovered (``runtime.recovery`` resumes the goroutine).
+- ``phase``: ``{"phase"}`` one of "bootstrap", "runtime-init", "package-init", "main", "exit".
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from unicorn import x86_const as x86
+
+from emulator.calls import EntryRecorder
+from emulator.cpu import EntryRecord
+from emulator.events import GoEvent, ThreadEvent
+
+
+@dataclass(frozen=True)
+class RuntimeLayout:
+    """Byte offsets in runtime.g and runtime.m (amd64) for one toolchain."""
+
+    g_goid: int
+    g_parent_goid: int
+    g_startpc: int
+    m_id: int
+    g_stack_lo: int = 0  # g.stack is the first field in every version
+    g_stack_hi: int = 8
+
+
+# From the DWARF of each pinned toolchain's hello (tests/test_goruntime.py checks them again).
+LAYOUTS = {
+    "1.21": RuntimeLayout(g_goid=152, g_parent_goid=272, g_startpc=296, m_id=232),
+    "1.22": RuntimeLayout(g_goid=152, g_parent_goid=272, g_startpc=296, m_id=232),
+    "1.23": RuntimeLayout(g_goid=160, g_parent_goid=280, g_startpc=304, m_id=232),
+    "1.24": RuntimeLayout(g_goid=160, g_parent_goid=280, g_startpc=304, m_id=232),
+    "1.25": RuntimeLayout(g_goid=152, g_parent_goid=272, g_startpc=296, m_id=224),
+    "1.26": RuntimeLayout(g_goid=152, g_parent_goid=280, g_startpc=304, m_id=232),
+    "1.27": RuntimeLayout(g_goid=152, g_parent_goid=280, g_startpc=304, m_id=232),
+}
+PHASES = ("bootstrap", "runtime-init", "package-init", "main", "exit")
+_GC_TRIGGERS = {0: "heap", 1: "time", 2: "cycle"}
+_KIND_STRING = 24  # abi.String
+_KIND_MASK = 0x1F
+_RTYPE_KIND_AT = 23  # abi.Type: size, ptrdata, hash(4), tflag, align, fieldAlign, kind
+
+
+def layout_for(go_version: str | None) -> RuntimeLayout | None:
+    """The layout for "go1.27.3" and the like; None for a toolchain we have no table for."""
+    if not go_version or not go_version.startswith("go"):
+        return None
+    minor = ".".join(go_version[2:].split(".")[:2])
+    return LAYOUTS.get(minor)
+
+
+class GoRuntime:
+    """Probes on the runtime of one machine's guest, emitting GoEvents."""
+
+    def __init__(self, machine, recorder: EntryRecorder, layout: RuntimeLayout) -> None:
+        self._machine = machine
+        self._recorder = recorder
+        self._layout = layout
+        self._symbols = machine.image.symbols
+        self._phase = ""
+        self._pending_m: list[int] = []
+        self._main_tid = machine.current.tid
+        self._goids: dict[int, int] = {}
+        self._inits_seen: set[int] = set()
+
+    def goid_of(self, g: int) -> int | None:
+        """The goroutine id of the g at ``g`` (None if unreadable).
+
+        Cached: a g changes goid only when newproc1 reuses it, which _on_goroutine sees.
+        """
+        if not g:
+            return None
+        goid = self._goids.get(g)
+        if goid is None:
+            goid = self._u64(g + self._layout.g_goid)
+            if goid is not None:
+                self._goids[g] = goid
+        return goid
+
+    def install(self) -> None:
+        """Probe every runtime function this binary has; before the run."""
+        watch = self._watch
+        watch("runtime.main", lambda r, t: self._enter_phase(r, t, "runtime-init"))
+        watch("main.main", lambda r, t: self._enter_phase(r, t, "main"))
+        watch("runtime.exit", lambda r, t: self._enter_phase(r, t, "exit"))
+        watch("runtime.mallocgc", lambda r, t: self._emit(r, t, "alloc", {"bytes": r.rax}))
+        watch(
+            "runtime.gcStart",
+            lambda r, t: self._emit(r, t, "gc", {"trigger": _GC_TRIGGERS.get(r.rax, r.rax)}),
+        )
+        watch("runtime.gopanic", self._on_panic)
+        watch("runtime.recovery", lambda r, t: self._emit(r, t, "recover", {}, goid=self.goid_of(r.rax)))
+        watch("runtime.newosproc", self._on_newosproc)
+        for site in self._return_sites("runtime.newproc.func1", "runtime.newproc1"):
+            self._recorder.watch(site, self._on_goroutine)
+        watch("runtime.doInit1", self._on_init)
+        copystack = self._symbols.address_of("runtime.copystack")
+        if copystack is not None:
+            self._machine.add_probe(copystack, self._on_copystack)
+        self._machine.sinks.insert(0, self._on_machine_event)
+        self._machine.emit(
+            GoEvent(self._machine.cpu.instructions, self._main_tid, "phase", None, {"phase": "bootstrap"})
+        )
+        self._phase = "bootstrap"
+
+    # -- probes ---------------------------------------------------------------------
+
+    def _watch(self, name: str, handler) -> None:
+        address = self._symbols.address_of(name)
+        if address is not None:
+            self._recorder.watch(address, handler)
+
+    def _emit(self, record: EntryRecord, tid: int, kind: str, details: dict, goid: int | None = -1) -> None:
+        if goid == -1:
+            goid = self.goid_of(record.g) if record.g else None
+        self._machine.emit(GoEvent(record.instructions, tid, kind, goid, details))
+
+    def _enter_phase(self, record: EntryRecord, tid: int, phase: str) -> None:
+        if PHASES.index(phase) > PHASES.index(self._phase):
+            self._phase = phase
+            self._emit(record, tid, "phase", {"phase": phase})
+
+    def _on_init(self, record: EntryRecord, tid: int) -> None:
+        """A package's init tasks. doInit1 runs a task the first time it is called for it and
+        returns at once later (the runtime's own tasks come round twice): one event per task."""
+        task = record.rax
+        if task in self._inits_seen:
+            return
+        self._inits_seen.add(task)
+        count = self._u32(task + 4) or 0
+        functions = []
+        for i in range(min(count, 256)):
+            pc = self._u64(task + 8 + 8 * i)
+            where = self._symbols.lookup(pc) if pc else None
+            if where is not None:
+                functions.append(self._symbols.display_name(where[0]))
+        package = functions[0].rsplit(".init", 1)[0] if functions else "?"
+        if package != "runtime":
+            self._enter_phase(record, tid, "package-init")
+        self._emit(record, tid, "init", {"package": package, "functions": functions})
+
+    def _on_panic(self, record: EntryRecord, tid: int) -> None:
+        type_addr, data = record.rax, record.rbx
+        value: str = hex(type_addr)
+        kind = self._bytes(type_addr + _RTYPE_KIND_AT, 1)
+        if kind and kind[0] & _KIND_MASK == _KIND_STRING:
+            header = self._bytes(data, 16)
+            if header:
+                ptr, length = struct.unpack("<QQ", header)
+                text = self._bytes(ptr, min(length, 256))
+                if text is not None:
+                    value = text.decode("utf-8", "replace")
+        self._emit(record, tid, "panic", {"value": value})
+
+    def _on_goroutine(self, record: EntryRecord, tid: int) -> None:
+        newg, lay = record.rax, self._layout
+        self._goids.pop(newg, None)  # a reused g has a new id now
+        start = self._u64(newg + lay.g_startpc)
+        where = self._symbols.lookup(start) if start else None
+        details = {
+            "goid": self.goid_of(newg),
+            "parent": self._u64(newg + lay.g_parent_goid),
+            "start": self._symbols.display_name(where[0]) if where else hex(start or 0),
+        }
+        self._emit(record, tid, "goroutine", details, goid=details["parent"])
+
+    def _on_newosproc(self, record: EntryRecord, tid: int) -> None:
+        m_id = self._u64(record.rax + self._layout.m_id)
+        if m_id is not None:
+            self._pending_m.append(m_id)
+
+    def _on_machine_event(self, event) -> None:
+        if (
+            type(event) is ThreadEvent
+            and event.what == "start"
+            and event.parent is not None
+            and self._pending_m
+        ):
+            m_id = self._pending_m.pop(0)
+            self._machine.emit(
+                GoEvent(event.instructions, event.parent, "thread", None, {"m": m_id, "tid": event.tid})
+            )
+
+    def _on_copystack(self, thread) -> None:
+        """Synchronously: the old bounds are gone once copystack has run."""
+        self._recorder.drain(thread.tid)
+        gp, new_size = self._machine.cpu.uc.reg_read_batch((x86.UC_X86_REG_RAX, x86.UC_X86_REG_RBX))
+        lo, hi = self._u64(gp), self._u64(gp + 8)
+        if lo is None or hi is None:
+            return
+        details = {"old_size": hi - lo, "new_size": new_size}
+        self._machine.emit(
+            GoEvent(self._machine.cpu.instructions, thread.tid, "stack-growth", self.goid_of(gp), details)
+        )
+
+    # -- reading the guest -----------------------------------------------------------
+
+    def _return_sites(self, caller: str, callee: str) -> list[int]:
+        """Addresses right after each ``call callee`` (E8 rel32) in ``caller``."""
+        start, target = self._symbols.address_of(caller), self._symbols.address_of(callee)
+        if start is None or target is None:
+            return []
+        size = next((s.size for s in self._symbols if s.addr == start and s.size), 0)
+        code = self._bytes(start, size) or b""
+        sites = []
+        for i in range(len(code) - 4):
+            if code[i] == 0xE8 and start + i + 5 + struct.unpack_from("<i", code, i + 1)[0] == target:
+                sites.append(start + i + 5)
+        return sites
+
+    def _bytes(self, addr: int, size: int) -> bytes | None:
+        try:
+            return bytes(self._machine.cpu.uc.mem_read(addr, size))
+        except Exception:  # unmapped: the value is unknown, not an error of ours
+            return None
+
+    def _u64(self, addr: int) -> int | None:
+        raw = self._bytes(addr, 8)
+        return int.from_bytes(raw, "little") if raw else None
+
+    def _u32(self, addr: int) -> int | None:
+        raw = self._bytes(addr, 4)
+        return int.from_bytes(raw, "little") if raw else None
+
+
+def attach(machine, recorder: EntryRecorder) -> GoRuntime | None:
+    """Go runtime probes for ``machine``'s guest, if its toolchain is one we know."""
+    layout = layout_for(machine.image.go_version)
+    if layout is None:
+        return None
+    runtime = GoRuntime(machine, recorder, layout)
+    runtime.install()
+    return runtime

@@ -1,0 +1,121 @@
+"""Go runtime events: goroutines, threads, stack growth, allocations, inits and phases, as seen by probes."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import built
+
+from emulator import api
+from emulator.events import CallEvent, GoEvent
+from emulator.goruntime import LAYOUTS, PHASES, layout_for
+from emulator.toolchains import GO_VERSIONS
+
+
+def _go(result: api.RunResult, kind: str) -> list[GoEvent]:
+    return [e for e in result.events if isinstance(e, GoEvent) and e.kind == kind]
+
+
+@pytest.mark.parametrize("version", GO_VERSIONS)
+def test_layout_offsets_match_the_dwarf(version: str) -> None:
+    """The offset table agrees with each toolchain's own debug info."""
+    from elftools.elf.elffile import ELFFile
+
+    layout = layout_for("go" + version)
+    assert layout is not None
+    found: dict[tuple[str, str], int] = {}
+    wanted = {
+        ("runtime.g", "goid"),
+        ("runtime.g", "parentGoid"),
+        ("runtime.g", "startpc"),
+        ("runtime.m", "id"),
+    }
+    with open(built("hello", version), "rb") as f:
+        for cu in ELFFile(f).get_dwarf_info().iter_CUs():
+            if len(found) == len(wanted):
+                break
+            for die in cu.iter_DIEs():
+                name = die.attributes.get("DW_AT_name")
+                if die.tag != "DW_TAG_structure_type" or name is None:
+                    continue
+                for member in die.iter_children():
+                    key = (name.value.decode(), member.attributes.get("DW_AT_name").value.decode())
+                    if key in wanted and key not in found:
+                        found[key] = member.attributes["DW_AT_data_member_location"].value
+    assert found == {
+        ("runtime.g", "goid"): layout.g_goid,
+        ("runtime.g", "parentGoid"): layout.g_parent_goid,
+        ("runtime.g", "startpc"): layout.g_startpc,
+        ("runtime.m", "id"): layout.m_id,
+    }
+    assert set(LAYOUTS) == {".".join(v.split(".")[:2]) for v in GO_VERSIONS}
+
+
+def test_hello_phases_inits_and_allocations_in_the_println_window() -> None:
+    result = api.run(built("hello"), calls="")
+    phases = [e.details["phase"] for e in _go(result, "phase")]
+    assert phases == list(PHASES)
+    counts = [e.instructions for e in _go(result, "phase")]
+    assert counts == sorted(counts) and counts[-1] <= result.stats.instructions
+    inits = [e.details["package"] for e in _go(result, "init")]
+    assert inits.index("runtime") < inits.index("os") and "unicode" in inits
+    assert len(inits) == len(set(inits)), "a package initialised twice"
+    main_phase = next(e for e in _go(result, "phase") if e.details["phase"] == "main")
+    assert all(e.instructions <= main_phase.instructions for e in _go(result, "init"))
+    # Allocations attributable to the inlined fmt.Println: between its call and its return.
+    events = result.events
+    start = next(i for i, e in enumerate(events) if isinstance(e, CallEvent) and e.function == "fmt.Println")
+    end = next(
+        i
+        for i, e in enumerate(events)
+        if i > start and isinstance(e, CallEvent) and e.function == "fmt.Println"
+    )
+    allocs = [e for e in events[start:end] if isinstance(e, GoEvent) and e.kind == "alloc"]
+    assert allocs and all(int(e.details["bytes"]) > 0 for e in allocs)
+    created = _go(result, "goroutine")
+    assert created[0].details == {"goid": 1, "parent": 0, "start": "runtime.main"}
+    threads = _go(result, "thread")
+    assert [e.details["tid"] for e in threads] == [1001, 1002] and [e.details["m"] for e in threads] == [1, 2]
+
+
+def test_goroutines_fixture_creates_eight_workers() -> None:
+    result = api.run(built("goroutines"), go_events=True)
+    assert result.exit_status == 0
+    starts = [e.details["start"] for e in _go(result, "goroutine")]
+    assert starts.count("main.main.func1") == 8
+    workers = [e for e in _go(result, "goroutine") if e.details["start"] == "main.main.func1"]
+    assert all(e.goid == 1 and e.details["parent"] == 1 for e in workers)
+    assert len({e.details["goid"] for e in workers}) == 8
+
+
+def test_recursion_grows_the_stack_by_doubling() -> None:
+    result = api.run(built("recursion"), go_events=True)
+    growth = [e for e in _go(result, "stack-growth") if e.goid == 1]
+    assert len(growth) >= 10
+    assert all(e.details["new_size"] == 2 * e.details["old_size"] for e in growth)
+    assert max(e.details["new_size"] for e in growth) >= 8 << 20
+
+
+def test_panic_and_recover_events() -> None:
+    result = api.run(built("nilderef"), go_events=True)
+    assert result.exit_status == 2
+    assert len(_go(result, "panic")) >= 3
+    assert len(_go(result, "recover")) == 2
+
+
+@pytest.mark.parametrize("version", [GO_VERSIONS[0], GO_VERSIONS[-1]])
+def test_init_order_ends_with_main_after_its_dependency(version: str) -> None:
+    result = api.run(built("inits", version), go_events=True)
+    assert result.stdout == b"hello from inits-configured (main.init ran)\n"
+    inits = [e.details for e in _go(result, "init")]
+    packages = [d["package"] for d in inits]
+    assert packages[-1] == "main"
+    assert inits[-1]["functions"] == ["main.init", "main.init.0"]
+    assert packages.index("fixtures/inits/config") < packages.index("main")
+    assert packages.index("runtime") < packages.index("fixtures/inits/config")
+
+
+def test_a_large_allocation_starts_a_gc_cycle() -> None:
+    """cpu allocates 20 MiB at once: mallocgc sees the size, and the heap trigger starts a cycle."""
+    result = api.run(built("cpu"), go_events=True, max_instructions=1_000_000)
+    assert any(int(e.details["bytes"]) == 20 << 20 for e in _go(result, "alloc"))
+    assert [e.details["trigger"] for e in _go(result, "gc")][:1] == ["heap"]
