@@ -12,27 +12,14 @@ previous one on the same stack, the return address in executable memory.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from emulator.goabi import LAYOUTS, TLS_G, go_minor
 from emulator.memory import PROT_EXEC, PROT_READ, PROT_WRITE, AddressSpace
 from syscalls.abi import BadAddress
 
 MAX_FRAMES = 32
-# Offset of runtime.g's goid field, read from runtime.g in each pinned toolchain's DWARF
-# (hello fixture): 1.23 and 1.24 carry an extra word (syscallbp) before it.
-GOID_OFFSETS = {
-    (1, 21): 152,
-    (1, 22): 152,
-    (1, 23): 160,
-    (1, 24): 160,
-    (1, 25): 152,
-    (1, 26): 152,
-    (1, 27): 152,
-}
-G_STACK_LO, G_STACK_HI = 0, 8  # runtime.g starts with its stack bounds (stack.lo, stack.hi)
-TLS_G = -8  # linux/amd64 Go keeps the current g at -8(FS) (runtime.tlsg)
 # Where a goroutine's or a thread's frame chain ends.
 _OUTERMOST = ("runtime.goexit", "runtime.mstart", "runtime.rt0_go")
 
@@ -81,12 +68,6 @@ def frame_pcs(
     return pcs
 
 
-def go_minor(version: str | None) -> tuple[int, int] | None:
-    """``go1.27.3`` -> (1, 27)."""
-    found = re.match(r"go(\d+)\.(\d+)", version or "")
-    return (int(found[1]), int(found[2])) if found else None
-
-
 def goroutine(
     mem: AddressSpace,
     go_version: str | None,
@@ -102,18 +83,18 @@ def goroutine(
     minor = go_minor(go_version)
     if minor is None:
         return Goroutine(None, "not a Go binary, or its version is unreadable")
-    offset = GOID_OFFSETS.get(minor)
-    if offset is None:
-        return Goroutine(None, f"no goid offset known for Go {minor[0]}.{minor[1]}")
+    layout = LAYOUTS.get(minor)
+    if layout is None:
+        return Goroutine(None, f"no runtime.g layout known for Go {minor[0]}.{minor[1]}")
     rsp = regs["rsp"]
     in_handler = signal_stack is not None and signal_stack[0] <= rsp < signal_stack[1]
     for g in (_read_u64(mem, regs["fs_base"] + TLS_G) if regs["fs_base"] else None, regs["r14"]):
         if not g:
             continue
-        lo, hi = _read_u64(mem, g + G_STACK_LO), _read_u64(mem, g + G_STACK_HI)
+        lo, hi = _read_u64(mem, g + layout.g_stack_lo), _read_u64(mem, g + layout.g_stack_hi)
         if lo is None or hi is None or not (lo <= rsp < hi or (in_handler and 0 < lo < hi)):
             continue
-        goid = _read_u64(mem, g + offset)
+        goid = _read_u64(mem, g + layout.g_goid)
         if goid is None:
             continue
         if goid == 0:

@@ -20,16 +20,12 @@ from dataclasses import dataclass
 import capstone
 from capstone import x86_const
 
-from loader import SymbolTable, load_image, moduledata
+from emulator import goabi
+from loader import SymbolTable, load_image
 from loader.lines import ElfFile, LineTable, read_elf
 from loader.packages import ElfSymbol, elf_symbols
-from loader.sections import find_section
-from loader.symbols import locate_pclntab
+from loader.symbols import types_base
 
-# abi.Type (Go 1.21-1.27): Size_, PtrBytes, Hash, TFlag, Align_, FieldAlign_, Kind_, Equal, GCData, Str.
-_TYPE_STR_AT = 40
-_TFLAG_AT = 20
-_TFLAG_EXTRA_STAR = 1 << 1
 _MAX_LISTED_CLOSE = 8
 
 
@@ -86,35 +82,11 @@ class Binary:
         sym = next((s for s in self.data_symbols if s.name == "runtime.types"), None)
         if sym is not None:
             return sym.addr
-        found = locate_pclntab(self.elf.data, self.elf.sections, self.elf.segmap)
-        if found is not None:
-            types = moduledata.types_start(self.elf.segmap, found.addr, found.header)
-            if types is not None:
-                return types
-        section = find_section(self.elf.sections, ".go.type")
-        return section.sh_addr if section is not None else None
+        return types_base(self.elf.data, self.elf.sections, self.elf.segmap)
 
     def type_name(self, addr: int) -> str | None:
         """The Go type whose descriptor (abi.Type) is at ``addr``, if it looks like one."""
-        base = self.types_base
-        if base is None or addr < base:
-            return None
-        raw = self.read(addr, _TYPE_STR_AT + 4)
-        if raw is None or len(raw) < _TYPE_STR_AT + 4:
-            return None
-        (name_off,) = struct.unpack_from("<i", raw, _TYPE_STR_AT)
-        head = self.read(base + name_off, 3) if name_off > 0 else None
-        if head is None or len(head) < 2:
-            return None
-        length, used = head[1], 2
-        if length & 0x80:  # a varint length: names over 127 bytes
-            length = (length & 0x7F) | (head[2] << 7)
-            used = 3
-        text = self.read(base + name_off + used, length)
-        if text is None or not text.isascii() or not text.decode().isprintable():
-            return None
-        name = text.decode()
-        return name[1:] if raw[_TFLAG_AT] & _TFLAG_EXTRA_STAR and name.startswith("*") else name
+        return goabi.type_name(self.read, self.types_base, addr)
 
     def itab_name(self, addr: int) -> str | None:
         """``go:itab.*os.File,io.Writer`` for an itab {inter, type, ...} at ``addr``."""

@@ -19,7 +19,8 @@ Schema (every line)::
   - exit: ``{"status", "reason", "signal"}``
   - call / return: ``{"function", "depth", "inlined": bool, "pc"}``
   - goroutine: ``{"goid", "parent", "start"}``; thread-start: ``{"m", "tid"}``;
-    stack-growth: ``{"old_size", "new_size"}``; gc: ``{"trigger"}``; alloc: ``{"bytes"}``;
+    stack-growth: ``{"old_size", "new_size"}``; gc: ``{"trigger"}``;
+    alloc: ``{"bytes", "type", "caller"}`` (type "" when untyped, caller: who called mallocgc);
     init: ``{"package", "functions"}``; panic: ``{"value"}``; recover: ``{}``;
     phase: ``{"phase"}`` ("bootstrap", "runtime-init", "package-init", "main", "exit")
 

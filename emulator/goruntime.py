@@ -3,7 +3,7 @@
 Each event comes from a probe on one runtime function, reading its arguments
 from Go's register ABI (RAX, RBX, RCX, RDI, ... in ABIInternal functions; the
 current g in R14) and runtime structures at offsets that depend on the
-toolchain (``LAYOUTS``, read from each version's DWARF and runtime source).
+toolchain (``emulator.goabi``).
 Frequent functions (``mallocgc``) are recorded by the native entry recorder
 (``Cpu.record_entries``), so they cost no Python call until the next pause;
 ``copystack`` needs the old stack bounds at the moment of the call and uses a
@@ -18,7 +18,9 @@ GoEvent kinds and their ``details`` (also documented in emulator/eventlog.py):
 - ``stack-growth``: ``{"old_size", "new_size"}`` (``runtime.copystack``; a shrink
   has new < old) of goroutine ``goid``.
 - ``gc``: ``{"trigger"}`` ``runtime.gcStart`` asked for a cycle ("heap", "time", "cycle").
-- ``alloc``: ``{"bytes"}`` one ``runtime.mallocgc`` call of that size.
+- ``alloc``: ``{"bytes", "type", "caller"}`` one ``runtime.mallocgc`` call: its size, the Go type
+  allocated ("" for memory without pointers, e.g. byte buffers) and the function that called
+  mallocgc (``runtime.newobject``, ``runtime.makeslice``, ``runtime.growslice``...).
 - ``init``: ``{"package", "functions"}`` a package's init tasks running (``runtime.doInit1``).
 - ``panic``: ``{"value"}`` ``runtime.gopanic`` (value: the string for string and error
   constants, else its type's address in hex).
@@ -29,56 +31,23 @@ GoEvent kinds and their ``details`` (also documented in emulator/eventlog.py):
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from unicorn import x86_const as x86
 
+from emulator import goabi
 from emulator.calls import EntryRecorder
 from emulator.cpu import EntryRecord
 from emulator.events import GoEvent, ThreadEvent
+from loader.lines import read_elf
+from loader.symbols import types_base
 
-
-@dataclass(frozen=True)
-class RuntimeLayout:
-    """Byte offsets in runtime.g and runtime.m (amd64) for one toolchain."""
-
-    g_goid: int
-    g_parent_goid: int
-    g_startpc: int
-    m_id: int
-    g_stack_lo: int = 0  # g.stack is the first field in every version
-    g_stack_hi: int = 8
-
-
-# From the DWARF of each pinned toolchain's hello (tests/test_goruntime.py checks them again).
-LAYOUTS = {
-    "1.21": RuntimeLayout(g_goid=152, g_parent_goid=272, g_startpc=296, m_id=232),
-    "1.22": RuntimeLayout(g_goid=152, g_parent_goid=272, g_startpc=296, m_id=232),
-    "1.23": RuntimeLayout(g_goid=160, g_parent_goid=280, g_startpc=304, m_id=232),
-    "1.24": RuntimeLayout(g_goid=160, g_parent_goid=280, g_startpc=304, m_id=232),
-    "1.25": RuntimeLayout(g_goid=152, g_parent_goid=272, g_startpc=296, m_id=224),
-    "1.26": RuntimeLayout(g_goid=152, g_parent_goid=280, g_startpc=304, m_id=232),
-    "1.27": RuntimeLayout(g_goid=152, g_parent_goid=280, g_startpc=304, m_id=232),
-}
 PHASES = ("bootstrap", "runtime-init", "package-init", "main", "exit")
-_GC_TRIGGERS = {0: "heap", 1: "time", 2: "cycle"}
-_KIND_STRING = 24  # abi.String
-_KIND_MASK = 0x1F
-_RTYPE_KIND_AT = 23  # abi.Type: size, ptrdata, hash(4), tflag, align, fieldAlign, kind
-
-
-def layout_for(go_version: str | None) -> RuntimeLayout | None:
-    """The layout for "go1.27.3" and the like; None for a toolchain we have no table for."""
-    if not go_version or not go_version.startswith("go"):
-        return None
-    minor = ".".join(go_version[2:].split(".")[:2])
-    return LAYOUTS.get(minor)
 
 
 class GoRuntime:
     """Probes on the runtime of one machine's guest, emitting GoEvents."""
 
-    def __init__(self, machine, recorder: EntryRecorder, layout: RuntimeLayout) -> None:
+    def __init__(self, machine, recorder: EntryRecorder, layout: goabi.Layout) -> None:
         self._machine = machine
         self._recorder = recorder
         self._layout = layout
@@ -88,6 +57,9 @@ class GoRuntime:
         self._main_tid = machine.current.tid
         self._goids: dict[int, int] = {}
         self._inits_seen: set[int] = set()
+        self._functions: dict[int, str] = {}  # return address -> function, for allocations' callers
+        self._types: dict[int, str] = {}  # abi.Type address -> type name
+        self._types_base: int | None = None  # runtime.types, read from the file when first needed
 
     def goid_of(self, g: int) -> int | None:
         """The goroutine id of the g at ``g`` (None if unreadable).
@@ -109,10 +81,10 @@ class GoRuntime:
         watch("runtime.main", lambda r, t: self._enter_phase(r, t, "runtime-init"))
         watch("main.main", lambda r, t: self._enter_phase(r, t, "main"))
         watch("runtime.exit", lambda r, t: self._enter_phase(r, t, "exit"))
-        watch("runtime.mallocgc", lambda r, t: self._emit(r, t, "alloc", {"bytes": r.rax}))
+        watch("runtime.mallocgc", self._on_malloc)
         watch(
             "runtime.gcStart",
-            lambda r, t: self._emit(r, t, "gc", {"trigger": _GC_TRIGGERS.get(r.rax, r.rax)}),
+            lambda r, t: self._emit(r, t, "gc", {"trigger": goabi.GC_TRIGGERS.get(r.rax, r.rax)}),
         )
         watch("runtime.gopanic", self._on_panic)
         watch("runtime.recovery", lambda r, t: self._emit(r, t, "recover", {}, goid=self.goid_of(r.rax)))
@@ -153,10 +125,10 @@ class GoRuntime:
         if task in self._inits_seen:
             return
         self._inits_seen.add(task)
-        count = self._u32(task + 4) or 0
+        count = self._u32(task + self._layout.init_task_nfns) or 0
         functions = []
         for i in range(min(count, 256)):
-            pc = self._u64(task + 8 + 8 * i)
+            pc = self._u64(task + self._layout.init_task_fns + 8 * i)
             where = self._symbols.lookup(pc) if pc else None
             if where is not None:
                 functions.append(self._symbols.display_name(where[0]))
@@ -165,11 +137,33 @@ class GoRuntime:
             self._enter_phase(record, tid, "package-init")
         self._emit(record, tid, "init", {"package": package, "functions": functions})
 
+    def _on_malloc(self, record: EntryRecord, tid: int) -> None:
+        """mallocgc(size uintptr, typ *_type, needzero bool): RAX, RBX; the caller from the return
+        address (newobject, makeslice, growslice... name what is being allocated)."""
+        details = {"bytes": record.rax, "type": self._type_name(record.rbx) if record.rbx else ""}
+        details["caller"] = self._function_at(record.return_address)
+        self._emit(record, tid, "alloc", details)
+
+    def _function_at(self, pc: int) -> str:
+        name = self._functions.get(pc)
+        if name is None:
+            where = self._symbols.lookup(pc) if pc else None
+            name = self._functions[pc] = self._symbols.display_name(where[0]) if where else "?"
+        return name
+
+    def _type_name(self, addr: int) -> str:
+        name = self._types.get(addr)
+        if name is None:
+            if self._types_base is None:
+                self._types_base = _types_base(self._machine.image.path) or 0
+            name = self._types[addr] = goabi.type_name(self._bytes, self._types_base or None, addr) or ""
+        return name
+
     def _on_panic(self, record: EntryRecord, tid: int) -> None:
         type_addr, data = record.rax, record.rbx
         value: str = hex(type_addr)
-        kind = self._bytes(type_addr + _RTYPE_KIND_AT, 1)
-        if kind and kind[0] & _KIND_MASK == _KIND_STRING:
+        kind = self._bytes(type_addr + self._layout.type_kind, 1)
+        if kind and kind[0] & goabi.KIND_MASK == goabi.KIND_STRING:
             header = self._bytes(data, 16)
             if header:
                 ptr, length = struct.unpack("<QQ", header)
@@ -211,7 +205,7 @@ class GoRuntime:
         """Synchronously: the old bounds are gone once copystack has run."""
         self._recorder.drain(thread.tid)
         gp, new_size = self._machine.cpu.uc.reg_read_batch((x86.UC_X86_REG_RAX, x86.UC_X86_REG_RBX))
-        lo, hi = self._u64(gp), self._u64(gp + 8)
+        lo, hi = self._u64(gp + self._layout.g_stack_lo), self._u64(gp + self._layout.g_stack_hi)
         if lo is None or hi is None:
             return
         details = {"old_size": hi - lo, "new_size": new_size}
@@ -249,9 +243,18 @@ class GoRuntime:
         return int.from_bytes(raw, "little") if raw else None
 
 
+def _types_base(path: str) -> int | None:
+    """runtime.types of the binary at ``path`` (the image keeps only what is mapped)."""
+    try:
+        elf = read_elf(path)
+        return types_base(elf.data, elf.sections, elf.segmap)
+    except (OSError, ValueError, struct.error, IndexError):
+        return None
+
+
 def attach(machine, recorder: EntryRecorder) -> GoRuntime | None:
     """Go runtime probes for ``machine``'s guest, if its toolchain is one we know."""
-    layout = layout_for(machine.image.go_version)
+    layout = goabi.layout_for(machine.image.go_version)
     if layout is None:
         return None
     runtime = GoRuntime(machine, recorder, layout)

@@ -15,8 +15,6 @@ from guest import elf, exit_group
 
 from emulator import api, cli, exitcodes
 from emulator.explain import Explanation, explain, render_markdown, render_text
-from emulator.facts import g_offsets
-from emulator.toolchains import GO_VERSIONS
 
 CASES = [(v, s) for v in ("1.21.13", "1.27.3") for s in (False, True)]
 
@@ -116,35 +114,6 @@ def test_goroutines_at_main(version: str, stripped: bool) -> None:
     for g in gs:
         assert g.stack_size in (2048, 4096, 8192, 16384, 32768)
         assert any(r.start <= g.stack_lo < g.stack_hi <= r.end for r in arena)
-
-
-def _struct_members(dwarf, name: bytes) -> dict[str, int] | None:
-    """Member offsets of the first struct type called ``name`` in any compilation unit."""
-    for cu in dwarf.iter_CUs():
-        for die in cu.iter_DIEs():
-            attr = die.attributes.get("DW_AT_name")
-            if die.tag == "DW_TAG_structure_type" and attr is not None and attr.value == name:
-                return {
-                    c.attributes["DW_AT_name"].value.decode(): c.attributes[
-                        "DW_AT_data_member_location"
-                    ].value
-                    for c in die.iter_children()
-                }
-    return None
-
-
-@pytest.mark.parametrize("version", GO_VERSIONS)
-def test_g_offsets_agree_with_dwarf(version: str) -> None:
-    """The runtime.g layout table against the DWARF the compiler wrote for the fixture."""
-    with open(built("hello", version), "rb") as f:
-        dwarf = ELFFile(f).get_dwarf_info()
-        members = _struct_members(dwarf, b"runtime.g")
-    assert members is not None
-    offsets = g_offsets(version)
-    assert offsets is not None and set(offsets) <= set(members)
-    assert {k: members[k] for k in offsets} == offsets
-    assert members["stack"] == 0
-    assert g_offsets("go1.20.1") is None
 
 
 @pytest.mark.parametrize(("version", "stripped"), CASES)

@@ -7,47 +7,12 @@ from conftest import built
 
 from emulator import api
 from emulator.events import CallEvent, GoEvent
-from emulator.goruntime import LAYOUTS, PHASES, layout_for
+from emulator.goruntime import PHASES
 from emulator.toolchains import GO_VERSIONS
 
 
 def _go(result: api.RunResult, kind: str) -> list[GoEvent]:
     return [e for e in result.events if isinstance(e, GoEvent) and e.kind == kind]
-
-
-@pytest.mark.parametrize("version", GO_VERSIONS)
-def test_layout_offsets_match_the_dwarf(version: str) -> None:
-    """The offset table agrees with each toolchain's own debug info."""
-    from elftools.elf.elffile import ELFFile
-
-    layout = layout_for("go" + version)
-    assert layout is not None
-    found: dict[tuple[str, str], int] = {}
-    wanted = {
-        ("runtime.g", "goid"),
-        ("runtime.g", "parentGoid"),
-        ("runtime.g", "startpc"),
-        ("runtime.m", "id"),
-    }
-    with open(built("hello", version), "rb") as f:
-        for cu in ELFFile(f).get_dwarf_info().iter_CUs():
-            if len(found) == len(wanted):
-                break
-            for die in cu.iter_DIEs():
-                name = die.attributes.get("DW_AT_name")
-                if die.tag != "DW_TAG_structure_type" or name is None:
-                    continue
-                for member in die.iter_children():
-                    key = (name.value.decode(), member.attributes.get("DW_AT_name").value.decode())
-                    if key in wanted and key not in found:
-                        found[key] = member.attributes["DW_AT_data_member_location"].value
-    assert found == {
-        ("runtime.g", "goid"): layout.g_goid,
-        ("runtime.g", "parentGoid"): layout.g_parent_goid,
-        ("runtime.g", "startpc"): layout.g_startpc,
-        ("runtime.m", "id"): layout.m_id,
-    }
-    assert set(LAYOUTS) == {".".join(v.split(".")[:2]) for v in GO_VERSIONS}
 
 
 def test_hello_phases_inits_and_allocations_in_the_println_window() -> None:
@@ -71,6 +36,8 @@ def test_hello_phases_inits_and_allocations_in_the_println_window() -> None:
     )
     allocs = [e for e in events[start:end] if isinstance(e, GoEvent) and e.kind == "alloc"]
     assert allocs and all(int(e.details["bytes"]) > 0 for e in allocs)
+    # the cold sync.Pool builds the first printer: runtime.newobject allocates a fmt.pp
+    assert {"type": "fmt.pp", "caller": "runtime.newobject"}.items() <= allocs[2].details.items()
     created = _go(result, "goroutine")
     assert created[0].details == {"goid": 1, "parent": 0, "start": "runtime.main"}
     threads = _go(result, "thread")
