@@ -600,8 +600,11 @@ def sections(ex: Explanation) -> list[tuple[str, list[list[str]] | list[str], se
     )
     package_inits = f.package_inits
     if package_inits:
-        out.append(("Package inits, in order", [", ".join(m.function for m in package_inits)], set()))
-    rows = [["tid", "role", "doing"]] + [[str(t.tid), t.role, t.state] for t in f.threads_at_main]
+        inits = [name for p in package_inits for name in p.functions]
+        out.append(("Package inits, in order", [", ".join(inits)], set()))
+    rows = [["tid", "M", "role", "doing"]] + [
+        [str(t.tid), "" if t.m is None else f"m{t.m}", t.role, t.state] for t in f.threads_at_main
+    ]
     out.append((f"Threads when main.main starts ({len(f.threads_at_main)})", rows, set()))
     if f.goroutines_at_main is not None:
         rows = [["goid", "status", "started by", "stack"]] + [
@@ -687,6 +690,7 @@ def sections(ex: Explanation) -> list[tuple[str, list[list[str]] | list[str], se
                 ["heap allocations (runtime.mallocgc)", f"{f.allocations:,}"],
                 ["bytes allocated", f"{f.allocated_bytes:,}"],
                 ["GC cycles", str(f.gc_cycles)],
+                ["goroutines created", str(f.goroutines_created)],
                 ["threads created", str(f.threads_created)],
                 ["memory committed at exit", _size(f.committed_bytes)],
             ],

@@ -1,60 +1,38 @@
-"""Facts of one run of a Go program, measured by probes on runtime functions.
+"""Facts of one run of a Go program: the Go runtime events and call path of one ``api.run``.
 
 ``explain`` needs a few dynamic facts besides the syscalls: when each phase of
 the start-up begins, which threads and goroutines exist when ``main.main``
 starts, what the address space looks like then and at exit, and what the
-first ``fmt.Println`` costs the allocator. Each comes from a probe
-(``Machine.add_probe``) on one runtime function, costing nothing elsewhere.
-The probes live here, apart from the report (``emulator.explain``), so that
-they can be swapped for the shared Go runtime events without touching it:
+first ``fmt.Println`` costs the allocator. Most come from the events every
+``--events`` run has (``emulator.goruntime``, ``emulator.calls``):
 
-    GoEvent "phase" (runtime.main, inits, main.main, exit)  -> RunFacts.milestones / phases
-    GoEvent "init"                                          -> RunFacts.inits
-    GoEvent "alloc" (size, type, caller)                    -> allocations, println_allocations
-    GoEvent "gc"                                            -> gc_cycles
-    GoEvent "goroutine" / "thread"                          -> goroutines_at_main, thread roles
+    GoEvent "phase"                               -> phases
+    GoEvent "init"                                -> inits (package by package, in order)
+    GoEvent "alloc" {bytes, type, caller}         -> allocations; those between the CallEvents of
+                                                     the first fmt.Fprintln from main.main and its
+                                                     return -> println_allocations
+    GoEvent "gc", "goroutine", "thread"           -> gc_cycles, goroutines_created, M numbers
+    CallEvent of the bootstrap steps, sysmon,     -> milestones, thread roles
+    templateThread, stopm
 
-The snapshot at main.main (threads, memory, runtime.allgs) and the Fprintln
-call/return sites stay probes of their own.
+Two probes (``Machine.add_probe``) cover what no event does, at the moment it
+happens: the snapshot when ``main.main`` is entered (threads, memory,
+``runtime.allgs``) and ``main.main``'s returns. This module only gathers;
+``emulator.explain`` renders.
 """
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from emulator import api
+from emulator import api, goabi
 from emulator.disasm import Binary, disassemble_range
-from emulator.events import SyscallEvent
+from emulator.events import CallEvent, Event, GoEvent, SyscallEvent
 from emulator.machine import Machine
 from emulator.threads import Thread
 from syscalls.outcome import FutexWait, Sleep
-
-# Offsets in runtime.g (amd64) of the fields we read, by Go minor version, computed from
-# runtime/runtime2.go and checked against the DWARF of the fixtures (tests/test_explain.py).
-# gobuf lost its ret word in 1.25 while g gained syscallbp in 1.23 and more fields in 1.26.
-G_OFFSETS: dict[tuple[int, int], dict[str, int]] = {
-    (1, 21): {"atomicstatus": 144, "goid": 152, "waitreason": 176, "startpc": 296},
-    (1, 22): {"atomicstatus": 144, "goid": 152, "waitreason": 176, "startpc": 296},
-    (1, 23): {"atomicstatus": 152, "goid": 160, "waitreason": 184, "startpc": 304},
-    (1, 24): {"atomicstatus": 152, "goid": 160, "waitreason": 184, "startpc": 304},
-    (1, 25): {"atomicstatus": 144, "goid": 152, "waitreason": 176, "startpc": 296},
-    (1, 26): {"atomicstatus": 144, "goid": 152, "waitreason": 176, "startpc": 304},
-    (1, 27): {"atomicstatus": 144, "goid": 152, "waitreason": 176, "startpc": 304},
-}
-G_STATUS = {
-    0: "idle",
-    1: "runnable",
-    2: "running",
-    3: "syscall",
-    4: "waiting",
-    6: "dead",
-    8: "copystack",
-    9: "preempted",
-}
-_G_SCAN = 0x1000
 
 # Functions whose first entry marks a step of the bootstrap (rt0_go's calls, in order).
 BOOTSTRAP = (
@@ -69,8 +47,15 @@ BOOTSTRAP = (
     "runtime.gcenable",
     "main.main",
 )
-# A package's init function: "os.init", "runtime.init.0", "internal/poll.init" (not methods named init).
-_INIT = re.compile(r"^(?:[^./()*]+/)*[^./()*]+\.init(\.\d+)?$")
+# What a thread is for, from the first of these functions it enters.
+ROLES = {
+    "runtime.sysmon": "sysmon",
+    "runtime.templateThread": "template thread",
+    "runtime.stopm": "idle M: parked in stopm until there is work",
+}
+PRINTLN = ("fmt.Println", "fmt.Fprintln")  # Println is inlined: main.main calls Fprintln
+# The call path explain records: few functions, each entered a handful of times.
+CALLS = (*BOOTSTRAP, *ROLES, *PRINTLN)
 
 
 @dataclass(frozen=True)
@@ -97,6 +82,7 @@ class ThreadFact:
     role: str
     state: str  # what it is doing when main.main starts
     altstack: tuple[int, int]  # (base, size) of its signal stack, (0, 0) if none
+    m: int | None = None  # the runtime's M number (m0 for the first thread), from the thread events
 
 
 @dataclass(frozen=True)
@@ -132,6 +118,16 @@ class Allocation:
     caller: str
 
 
+@dataclass(frozen=True)
+class PackageInit:
+    """One package's init task: its init functions, run when doInit1 was entered."""
+
+    package: str
+    functions: list[str]
+    instructions: int
+    tid: int
+
+
 @dataclass
 class RunFacts:
     """Everything explain reports that only running the program can tell."""
@@ -143,7 +139,7 @@ class RunFacts:
     threads_created: int
     syscalls: list[SyscallEvent]
     milestones: list[Milestone]
-    inits: list[Milestone]  # package init functions, in the order they ran
+    inits: list[PackageInit]  # every package's init task, the runtime's own first, in the order they ran
     phases: list[Phase]
     main_tid: int | None = None
     threads_at_main: list[ThreadFact] = field(default_factory=list)
@@ -155,20 +151,15 @@ class RunFacts:
     println_allocations: list[Allocation] = field(default_factory=list)
     allocations: int = 0  # runtime.mallocgc calls in the whole run
     allocated_bytes: int = 0
-    gc_cycles: int = 0
+    gc_cycles: int = 0  # runtime.gcStart calls
+    goroutines_created: int = 0  # runtime.newproc1 calls: every goroutine but g0s and gsignals
     committed_bytes: int = 0
 
     @property
-    def package_inits(self) -> list[Milestone]:
-        """The init functions run after the runtime's own (after gcenable): the program's packages'."""
-        enabled = next((m for m in self.milestones if m.function == "runtime.gcenable"), None)
-        return [m for m in self.inits if enabled is not None and m.instructions >= enabled.instructions]
-
-
-def g_offsets(go_version: str | None) -> dict[str, int] | None:
-    """The runtime.g field offsets for ``go1.27.3`` or ``1.27.3``, if we know that version."""
-    match = re.match(r"(?:go)?(\d+)\.(\d+)", go_version or "")
-    return G_OFFSETS.get((int(match.group(1)), int(match.group(2)))) if match else None
+    def package_inits(self) -> list[PackageInit]:
+        """The init tasks run after the runtime's own (in the package-init phase): the program's."""
+        start = next((p.start for p in self.phases if p.name.startswith("package inits")), None)
+        return [p for p in self.inits if start is not None and p.instructions >= start]
 
 
 @dataclass
@@ -176,97 +167,35 @@ class _AtMain:
     """The snapshot taken when main.main is first entered."""
 
     tid: int
-    threads: list[ThreadFact]  # roles are filled in at the end, when every probe has spoken
+    threads: list[ThreadFact]  # roles are filled in at the end, from the call events
     memory: list[Mapping]
     goroutines: list[GoroutineFact] | str  # or why they could not be read
 
 
-class _Observer:
-    """The probes of one run and what they saw."""
+class _MainProbes:
+    """The two probes no event replaces: main.main's entry (a snapshot of that moment) and returns."""
 
     def __init__(self, binary: Binary, machine: Machine) -> None:
         self.binary = binary
         self.machine = machine
-        self.first: dict[str, Milestone] = {}
-        self.inits: list[Milestone] = []
-        self.roles: dict[int, str] = {}
         self.main_returned: int | None = None
         self.at_main: _AtMain | None = None
-        self.in_println: set[int] = set()
-        self.println_calls = 0
-        self.println_allocations: list[Allocation] = []
-        self.allocations = 0
-        self.allocated_bytes = 0
-        self.gc_cycles = 0
-
-    def now(self) -> int:
-        return self.machine.cpu.instructions
 
     def install(self) -> None:
         funcs = self.binary.functions
-        for name in BOOTSTRAP:
-            addr = funcs.address_of(name)
-            if addr is not None:
-                self.machine.add_probe(addr, self._first_entry(name))
         main = funcs.address_of("main.main")
-        if main is not None:
-            self.machine.add_probe(main, self._main_entered)
-            self._probe_main_body(main)
-        for sym in funcs:
-            name = funcs.display_name(sym.name)
-            if _INIT.search(name) and sym.size:
-                self.machine.add_probe(sym.addr, self._init_entered(name))
-        for name, callback in (
-            ("runtime.sysmon", self._role("sysmon")),
-            ("runtime.templateThread", self._role("template thread")),
-            ("runtime.stopm", self._role("idle M: parked in stopm until there is work")),
-            ("runtime.mallocgc", self._malloc),
-            ("runtime.gcMarkTermination", self._gc_cycle),
-        ):
-            addr = funcs.address_of(name)
-            if addr is not None:
-                self.machine.add_probe(addr, callback)
-
-    def _probe_main_body(self, main: int) -> None:
-        """Probes on main.main's returns and around its calls of fmt.Fprintln (Println inlined)."""
-        funcs = self.binary.functions
-        sym = next((s for s in funcs if s.addr == main and s.size), None)
+        sym = next((s for s in funcs if s.addr == main and s.size), None) if main is not None else None
         if sym is None:
             return
-        fprintln = funcs.address_of("fmt.Fprintln")
+        self.machine.add_probe(main, self._main_entered)
         listing = disassemble_range(self.binary, sym.name, sym.addr, sym.addr + sym.size)
         for insn in listing.instructions:
             if insn.mnemonic == "ret":
                 self.machine.add_probe(insn.address, self._main_returning)
-            elif insn.mnemonic == "call" and fprintln is not None and insn.operands == "fmt.Fprintln":
-                self.machine.add_probe(insn.address, self._println_call)
-                self.machine.add_probe(insn.address + len(insn.raw), self._println_return)
-
-    # -- callbacks -------------------------------------------------------------
-
-    def _first_entry(self, name: str):
-        def entered(thread: Thread) -> None:
-            if name not in self.first:
-                self.first[name] = Milestone(name, self.now(), thread.tid)
-
-        return entered
-
-    def _init_entered(self, name: str):
-        def entered(thread: Thread) -> None:
-            self.inits.append(Milestone(name, self.now(), thread.tid))
-
-        return entered
-
-    def _role(self, role: str):
-        def entered(thread: Thread) -> None:
-            self.roles.setdefault(thread.tid, role)
-
-        return entered
 
     def _main_entered(self, thread: Thread) -> None:
         if self.at_main is not None:
             return
-        self.roles[thread.tid] = "runs main.main (goroutine 1)"
         self.at_main = _AtMain(
             tid=thread.tid,
             threads=[
@@ -274,69 +203,47 @@ class _Observer:
                 for t in sorted(self.machine.scheduler.threads.values(), key=lambda t: t.tid)
             ],
             memory=snapshot(self.machine),
-            goroutines=self._goroutines(),
+            goroutines=goroutines(self.binary, self.machine),
         )
 
     def _main_returning(self, _thread: Thread) -> None:
-        self.main_returned = self.now()
+        self.main_returned = self.machine.cpu.instructions
 
-    def _println_call(self, thread: Thread) -> None:
-        self.println_calls += 1
-        if self.println_calls == 1:
-            self.in_println.add(thread.tid)
 
-    def _println_return(self, thread: Thread) -> None:
-        self.in_println.discard(thread.tid)
+def goroutines(binary: Binary, machine: Machine) -> list[GoroutineFact] | str:
+    """Every g in runtime.allgs, or why they cannot be read."""
+    allgs = allgs_address(binary)
+    layout = goabi.layout_for(binary.image.go_version)
+    if allgs is None:
+        return "runtime.allgs not found (no symbol, and runtime.allgadd does not show it)"
+    if layout is None:
+        return f"no runtime.g layout known for {binary.image.go_version}"
+    mem = machine.mem
+    ptr, length, capacity = struct.unpack("<QQQ", mem.read(allgs, 24))
+    if not 0 < length <= capacity < 1 << 20:
+        return f"runtime.allgs at {allgs:#x} does not hold a slice"
+    found = []
+    for i in range(length):
+        (g,) = struct.unpack("<Q", mem.read(ptr + 8 * i, 8))
+        (lo,) = struct.unpack("<Q", mem.read(g + layout.g_stack_lo, 8))
+        (hi,) = struct.unpack("<Q", mem.read(g + layout.g_stack_hi, 8))
+        (status,) = struct.unpack("<I", mem.read(g + layout.g_atomicstatus, 4))
+        (goid,) = struct.unpack("<Q", mem.read(g + layout.g_goid, 8))
+        (startpc,) = struct.unpack("<Q", mem.read(g + layout.g_startpc, 8))
+        start = binary.functions.lookup(startpc) if startpc else None
+        name = binary.functions.display_name(start[0]) if start else "runtime.main"
+        state = goabi.G_STATUS.get(status & ~goabi.G_SCAN, f"status {status}")
+        reason = mem.read(g + layout.g_waitreason, 1)[0] if state == "waiting" else 0
+        found.append(GoroutineFact(goid, state, name, lo, hi, _wait_reason(binary, machine, reason)))
+    return found
 
-    def _malloc(self, thread: Thread) -> None:
-        regs = self.machine.cpu.registers()
-        size = regs["rax"]  # mallocgc(size uintptr, typ *_type, needzero bool): Go's register ABI
-        self.allocations += 1
-        self.allocated_bytes += size
-        if thread.tid in self.in_println:
-            type_name = self.binary.type_name(regs["rbx"]) if regs["rbx"] else None
-            ret = struct.unpack("<Q", self.machine.mem.read(regs["rsp"], 8))[0]
-            caller = self.binary.functions.lookup(ret)
-            caller_name = self.binary.functions.display_name(caller[0]) if caller else "?"
-            self.println_allocations.append(Allocation(size, type_name or "", caller_name))
 
-    def _wait_reason(self, reason: int) -> str:
-        """The text Go prints for a waitReason (needs runtime.waitReasonStrings: not when stripped)."""
-        table = self.binary.data_symbol("runtime.waitReasonStrings")
-        if not reason or table is None or 16 * (reason + 1) > table.size:
-            return ""
-        return _string_at(self.machine.mem, table.addr + 16 * reason)
-
-    def _gc_cycle(self, _thread: Thread) -> None:
-        self.gc_cycles += 1
-
-    # -- reading the runtime's memory ----------------------------------------------
-
-    def _goroutines(self) -> list[GoroutineFact] | str:
-        """Every g in runtime.allgs, or why they cannot be read."""
-        allgs = allgs_address(self.binary)
-        offsets = g_offsets(self.binary.image.go_version)
-        if allgs is None:
-            return "runtime.allgs not found (no symbol, and runtime.allgadd does not show it)"
-        if offsets is None:
-            return f"no runtime.g layout known for {self.binary.image.go_version}"
-        mem = self.machine.mem
-        ptr, length, capacity = struct.unpack("<QQQ", mem.read(allgs, 24))
-        if not 0 < length <= capacity < 1 << 20:
-            return f"runtime.allgs at {allgs:#x} does not hold a slice"
-        found = []
-        for i in range(length):
-            (g,) = struct.unpack("<Q", mem.read(ptr + 8 * i, 8))
-            lo, hi = struct.unpack("<QQ", mem.read(g, 16))
-            (status,) = struct.unpack("<I", mem.read(g + offsets["atomicstatus"], 4))
-            (goid,) = struct.unpack("<Q", mem.read(g + offsets["goid"], 8))
-            (startpc,) = struct.unpack("<Q", mem.read(g + offsets["startpc"], 8))
-            start = self.binary.functions.lookup(startpc) if startpc else None
-            name = self.binary.functions.display_name(start[0]) if start else "runtime.main"
-            state = G_STATUS.get(status & ~_G_SCAN, f"status {status}")
-            reason = mem.read(g + offsets["waitreason"], 1)[0] if state == "waiting" else 0
-            found.append(GoroutineFact(goid, state, name, lo, hi, self._wait_reason(reason)))
-        return found
+def _wait_reason(binary: Binary, machine: Machine, reason: int) -> str:
+    """The text Go prints for a waitReason (needs runtime.waitReasonStrings: not when stripped)."""
+    table = binary.data_symbol("runtime.waitReasonStrings")
+    if not reason or table is None or 16 * (reason + 1) > table.size:
+        return ""
+    return _string_at(machine.mem, table.addr + 16 * reason)
 
 
 def _string_at(mem, addr: int) -> str:
@@ -383,16 +290,20 @@ def snapshot(machine: Machine) -> list[Mapping]:
 
 
 def gather(binary: Binary, args: Sequence[str], *, seed: int = 0) -> RunFacts:
-    """Run the program once under the probes, exactly as ``api.run`` runs it, and collect the facts."""
-    observers: list[_Observer] = []
+    """Run the program once, exactly as ``api.run`` runs it with ``--calls``, and collect the facts."""
+    probes: list[_MainProbes] = []
 
     def prepare(machine: Machine) -> None:
-        observers.append(_Observer(binary, machine))
-        observers[0].install()
+        probes.append(_MainProbes(binary, machine))
+        probes[0].install()
 
-    result = api.run(binary.path, args, seed=seed, prepare=prepare)
-    observer = observers[0]
-    machine = observer.machine
+    result = api.run(binary.path, args, seed=seed, calls=CALLS, prepare=prepare)
+    probe = probes[0]
+    events = result.events
+    go = [e for e in events if type(e) is GoEvent]
+    calls = [e for e in events if type(e) is CallEvent]
+    allocs = [e for e in go if e.kind == "alloc"]
+    println_calls, window = _println(events)
     total = result.stats.instructions
     facts = RunFacts(
         exit_status=result.exit_status,
@@ -401,23 +312,34 @@ def gather(binary: Binary, args: Sequence[str], *, seed: int = 0) -> RunFacts:
         instructions=total,
         threads_created=result.stats.threads,
         syscalls=result.syscalls,
-        milestones=sorted(observer.first.values(), key=lambda m: m.instructions),
-        inits=observer.inits,
-        phases=_phases(observer, total),
-        memory_at_exit=snapshot(machine),
-        println_calls=observer.println_calls,
-        println_allocations=observer.println_allocations,
-        allocations=observer.allocations,
-        allocated_bytes=observer.allocated_bytes,
-        gc_cycles=observer.gc_cycles,
+        milestones=_milestones(binary, calls),
+        inits=[
+            PackageInit(str(e.details["package"]), list(e.details["functions"]), e.instructions, e.tid)
+            for e in go
+            if e.kind == "init"
+        ],
+        phases=_phases(go, probe.main_returned, total),
+        memory_at_exit=snapshot(probe.machine),
+        println_calls=println_calls,
+        println_allocations=[
+            Allocation(int(e.details["bytes"]), str(e.details["type"]), str(e.details["caller"]))
+            for e in window
+        ],
+        allocations=len(allocs),
+        allocated_bytes=sum(int(e.details["bytes"]) for e in allocs),
+        gc_cycles=sum(e.kind == "gc" for e in go),
+        goroutines_created=sum(e.kind == "goroutine" for e in go),
         committed_bytes=result.stats.committed_bytes,
     )
-    at_main = observer.at_main
+    at_main = probe.at_main
     if at_main is not None:
         facts.main_tid = at_main.tid
         first_tid = min(t.tid for t in at_main.threads)
+        roles = _roles(calls)
+        roles[at_main.tid] = "runs main.main (goroutine 1)"
+        m_of = {e.details["tid"]: e.details["m"] for e in go if e.kind == "thread"} | {first_tid: 0}
         facts.threads_at_main = [
-            ThreadFact(t.tid, _role_of(t.tid, first_tid, observer.roles), t.state, t.altstack)
+            ThreadFact(t.tid, _role_of(t.tid, first_tid, roles), t.state, t.altstack, m_of.get(t.tid))
             for t in at_main.threads
         ]
         facts.memory_at_main = at_main.memory
@@ -428,6 +350,60 @@ def gather(binary: Binary, args: Sequence[str], *, seed: int = 0) -> RunFacts:
     return facts
 
 
+def _milestones(binary: Binary, calls: list[CallEvent]) -> list[Milestone]:
+    """The first entry of each bootstrap step, in the order they ran.
+
+    Only the function the name resolves to: a stripped binary's pclntab names an ABI wrapper
+    (``runtime.check`` called from assembly) like the function it calls, and both are recorded."""
+    entry = {name: binary.functions.address_of(name) for name in BOOTSTRAP}
+    first: dict[str, Milestone] = {}
+    for e in calls:
+        if e.kind == "call" and entry.get(e.function) == e.pc and e.function not in first:
+            first[e.function] = Milestone(e.function, e.instructions, e.tid)
+    return sorted(first.values(), key=lambda m: m.instructions)
+
+
+def _roles(calls: list[CallEvent]) -> dict[int, str]:
+    """tid -> the role of the first ROLES function it entered."""
+    roles: dict[int, str] = {}
+    for e in calls:
+        if e.kind == "call" and e.function in ROLES:
+            roles.setdefault(e.tid, ROLES[e.function])
+    return roles
+
+
+def _println(events: list[Event]) -> tuple[int, list[GoEvent]]:
+    """(fmt.Fprintln calls made from main.main, the alloc events inside the first of them).
+
+    A call is main.main's when main.main is the innermost real frame open on its thread (the
+    inlined fmt.Println may sit between); its allocations are those between the call event and
+    its return event on that thread (a return is seen before anything entered after it)."""
+    open_frames: dict[int, list[CallEvent]] = {}
+    count, window, inside = 0, [], None
+    for e in events:
+        if type(e) is CallEvent:
+            frames = open_frames.setdefault(e.tid, [])
+            if e.kind == "call":
+                caller = next((f.function for f in reversed(frames) if not f.inlined), None)
+                if e.function == "fmt.Fprintln" and caller == "main.main":
+                    count += 1
+                    if count == 1:
+                        inside = e
+                frames.append(e)
+            else:
+                while frames and frames[-1].depth >= e.depth:
+                    frames.pop()
+                if inside is not None and (e.tid, e.function, e.depth) == (
+                    inside.tid,
+                    inside.function,
+                    inside.depth,
+                ):
+                    inside = None
+        elif inside is not None and type(e) is GoEvent and e.kind == "alloc" and e.tid == inside.tid:
+            window.append(e)
+    return count, window
+
+
 def _role_of(tid: int, first_tid: int, roles: dict[int, str]) -> str:
     role = roles.get(tid, "")
     if tid == first_tid:
@@ -435,25 +411,30 @@ def _role_of(tid: int, first_tid: int, roles: dict[int, str]) -> str:
     return role or "M (worker thread)"
 
 
-def _phases(observer: _Observer, total: int) -> list[Phase]:
-    """entry -> runtime.main -> package inits -> main.main -> its return -> exit, as far as seen."""
-    first = observer.first
-    marks: list[tuple[str, int]] = [("bootstrap (rt0_go, schedinit, mstart)", 0)]
-    if "runtime.main" in first:
-        marks.append(("runtime init (runtime.main, runtime's own inits)", first["runtime.main"].instructions))
-    enabled = first.get("runtime.gcenable")
-    package_inits = [
-        m for m in observer.inits if enabled is not None and m.instructions >= enabled.instructions
+# explain's names for the runtime's phases (emulator.goruntime.PHASES), and where each begins.
+PHASE_NAMES = {
+    "bootstrap": "bootstrap (rt0_go, schedinit, mstart)",
+    "runtime-init": "runtime init (runtime.main, runtime's own inits)",
+    "package-init": "package inits",
+    "main": "main.main",
+}
+
+
+def _phases(go: list[GoEvent], main_returned: int | None, total: int) -> list[Phase]:
+    """bootstrap -> runtime.main -> package inits -> main.main -> its return -> exit, as far as seen.
+
+    The phase events mark the starts; the last one ends where main.main returned (a probe: the
+    runtime's exit phase starts later, at runtime.exit, and also after a fatal panic)."""
+    marks = [
+        (PHASE_NAMES[e.details["phase"]], e.instructions)
+        for e in go
+        if e.kind == "phase" and e.details["phase"] in PHASE_NAMES
     ]
-    if package_inits:
-        marks.append(("package inits", package_inits[0].instructions))
-    if "main.main" in first:
-        marks.append(("main.main", first["main.main"].instructions))
-    if observer.main_returned is not None:
-        marks.append(("exit (main.main returned)", observer.main_returned))
-    elif "main.main" in first:  # os.Exit, a fatal panic or signal: the process ended inside main.main
+    if main_returned is not None:
+        marks.append(("exit (main.main returned)", main_returned))
+    elif marks and marks[-1][0] == "main.main":  # os.Exit, a fatal panic or signal: it ended inside
         marks[-1] = ("main.main (never returned: the process ended inside it)", marks[-1][1])
-    phases = []
-    for (name, start), nxt in zip(marks, [*marks[1:], ("", total)], strict=True):
-        phases.append(Phase(name, start, nxt[1]))
-    return phases
+    return [
+        Phase(name, start, end)
+        for (name, start), (_, end) in zip(marks, [*marks[1:], ("", total)], strict=True)
+    ]

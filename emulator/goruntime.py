@@ -57,6 +57,7 @@ class GoRuntime:
         self._main_tid = machine.current.tid
         self._goids: dict[int, int] = {}
         self._inits_seen: set[int] = set()
+        self._runtime_initialised = False  # the runtime package's own init task has run
         self._functions: dict[int, str] = {}  # return address -> function, for allocations' callers
         self._types: dict[int, str] = {}  # abi.Type address -> type name
         self._types_base: int | None = None  # runtime.types, read from the file when first needed
@@ -120,7 +121,10 @@ class GoRuntime:
 
     def _on_init(self, record: EntryRecord, tid: int) -> None:
         """A package's init tasks. doInit1 runs a task the first time it is called for it and
-        returns at once later (the runtime's own tasks come round twice): one event per task."""
+        returns at once later (the runtime's own tasks come round twice): one event per task.
+
+        runtime.main first runs runtime_inittasks (the runtime and what it imports, such as
+        internal/bytealg, the runtime's own task last), then the program's: those are package-init."""
         task = record.rax
         if task in self._inits_seen:
             return
@@ -133,8 +137,9 @@ class GoRuntime:
             if where is not None:
                 functions.append(self._symbols.display_name(where[0]))
         package = functions[0].rsplit(".init", 1)[0] if functions else "?"
-        if package != "runtime":
+        if self._runtime_initialised:
             self._enter_phase(record, tid, "package-init")
+        self._runtime_initialised |= package == "runtime"
         self._emit(record, tid, "init", {"package": package, "functions": functions})
 
     def _on_malloc(self, record: EntryRecord, tid: int) -> None:
