@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from emulator.goabi import LAYOUTS, TLS_G, go_minor
 from emulator.memory import PROT_EXEC, PROT_READ, PROT_WRITE, AddressSpace
-from syscalls.abi import BadAddress
 
 MAX_FRAMES = 32
 # Where a goroutine's or a thread's frame chain ends.
@@ -37,13 +36,6 @@ class Goroutine:
         return f"goroutine {self.goid}" + (f" ({self.note})" if self.note else "")
 
 
-def _read_u64(mem: AddressSpace, addr: int) -> int | None:
-    try:
-        return int.from_bytes(mem.read(addr, 8), "little")
-    except (BadAddress, OverflowError, ValueError):
-        return None
-
-
 def _vma_with(mem: AddressSpace, addr: int, prot: int):
     vma = mem.vmas.find(addr)
     return vma if vma is not None and vma.prot & prot == prot else None
@@ -58,7 +50,7 @@ def frame_pcs(
         vma = _vma_with(mem, fp, PROT_READ | PROT_WRITE)
         if fp % 8 or vma is None or fp + 16 > vma.end:
             break
-        caller_fp, ret = _read_u64(mem, fp), _read_u64(mem, fp + 8)
+        caller_fp, ret = mem.peek_u64(fp), mem.peek_u64(fp + 8)
         if caller_fp is None or ret is None or _vma_with(mem, ret, PROT_EXEC) is None:
             break
         pcs.append(ret)
@@ -88,13 +80,13 @@ def goroutine(
         return Goroutine(None, f"no runtime.g layout known for Go {minor[0]}.{minor[1]}")
     rsp = regs["rsp"]
     in_handler = signal_stack is not None and signal_stack[0] <= rsp < signal_stack[1]
-    for g in (_read_u64(mem, regs["fs_base"] + TLS_G) if regs["fs_base"] else None, regs["r14"]):
+    for g in (mem.peek_u64(regs["fs_base"] + TLS_G) if regs["fs_base"] else None, regs["r14"]):
         if not g:
             continue
-        lo, hi = _read_u64(mem, g + layout.g_stack_lo), _read_u64(mem, g + layout.g_stack_hi)
+        lo, hi = mem.peek_u64(g + layout.g_stack_lo), mem.peek_u64(g + layout.g_stack_hi)
         if lo is None or hi is None or not (lo <= rsp < hi or (in_handler and 0 < lo < hi)):
             continue
-        goid = _read_u64(mem, g + layout.g_goid)
+        goid = mem.peek_u64(g + layout.g_goid)
         if goid is None:
             continue
         if goid == 0:

@@ -23,7 +23,6 @@ happens: the snapshot when ``main.main`` is entered (threads, memory,
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +31,7 @@ from emulator.disasm import Binary, disassemble_range
 from emulator.events import CallEvent, Event, GoEvent, SyscallEvent
 from emulator.machine import Machine
 from emulator.threads import Thread
+from syscalls.abi import read_u32, read_u64
 from syscalls.outcome import FutexWait, Sleep
 
 # Functions whose first entry marks a step of the bootstrap (rt0_go's calls, in order).
@@ -219,17 +219,15 @@ def goroutines(binary: Binary, machine: Machine) -> list[GoroutineFact] | str:
     if layout is None:
         return f"no runtime.g layout known for {binary.image.go_version}"
     mem = machine.mem
-    ptr, length, capacity = struct.unpack("<QQQ", mem.read(allgs, 24))
+    ptr, length, capacity = (read_u64(mem, allgs + 8 * i) for i in range(3))
     if not 0 < length <= capacity < 1 << 20:
         return f"runtime.allgs at {allgs:#x} does not hold a slice"
     found = []
     for i in range(length):
-        (g,) = struct.unpack("<Q", mem.read(ptr + 8 * i, 8))
-        (lo,) = struct.unpack("<Q", mem.read(g + layout.g_stack_lo, 8))
-        (hi,) = struct.unpack("<Q", mem.read(g + layout.g_stack_hi, 8))
-        (status,) = struct.unpack("<I", mem.read(g + layout.g_atomicstatus, 4))
-        (goid,) = struct.unpack("<Q", mem.read(g + layout.g_goid, 8))
-        (startpc,) = struct.unpack("<Q", mem.read(g + layout.g_startpc, 8))
+        g = read_u64(mem, ptr + 8 * i)
+        lo, hi = read_u64(mem, g + layout.g_stack_lo), read_u64(mem, g + layout.g_stack_hi)
+        status = read_u32(mem, g + layout.g_atomicstatus)
+        goid, startpc = read_u64(mem, g + layout.g_goid), read_u64(mem, g + layout.g_startpc)
         start = binary.functions.lookup(startpc) if startpc else None
         name = binary.functions.display_name(start[0]) if start else "runtime.main"
         state = goabi.G_STATUS.get(status & ~goabi.G_SCAN, f"status {status}")
@@ -248,7 +246,7 @@ def _wait_reason(binary: Binary, machine: Machine, reason: int) -> str:
 
 def _string_at(mem, addr: int) -> str:
     """The Go string whose header {ptr, len} is at ``addr``."""
-    ptr, length = struct.unpack("<QQ", mem.read(addr, 16))
+    ptr, length = read_u64(mem, addr), read_u64(mem, addr + 8)
     return mem.read(ptr, length).decode("utf-8", "replace") if 0 < length < 256 else ""
 
 

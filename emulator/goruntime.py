@@ -234,14 +234,10 @@ class GoRuntime:
         return sites
 
     def _bytes(self, addr: int, size: int) -> bytes | None:
-        try:
-            return bytes(self._machine.cpu.uc.mem_read(addr, size))
-        except Exception:  # unmapped: the value is unknown, not an error of ours
-            return None
+        return self._machine.mem.peek(addr, size)
 
     def _u64(self, addr: int) -> int | None:
-        raw = self._bytes(addr, 8)
-        return int.from_bytes(raw, "little") if raw else None
+        return self._machine.mem.peek_u64(addr)
 
     def _u32(self, addr: int) -> int | None:
         raw = self._bytes(addr, 4)

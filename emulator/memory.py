@@ -303,6 +303,19 @@ class AddressSpace:
             raise BadAddress(addr)
         return bytes(self.uc.mem_read(addr, size))
 
+    def peek(self, addr: int, size: int) -> bytes | None:
+        """``read`` for observers (probes, reports): None where the guest could not read, since
+        what they look at may be garbage once something went wrong."""
+        try:
+            return self.read(addr, size)
+        except (BadAddress, OverflowError, ValueError):
+            return None
+
+    def peek_u64(self, addr: int) -> int | None:
+        """A little-endian word, or None where ``peek`` finds nothing."""
+        raw = self.peek(addr, 8)
+        return int.from_bytes(raw, "little") if raw is not None else None
+
     def write(self, addr: int, data: bytes) -> None:
         if not data:
             return
