@@ -79,6 +79,17 @@ def test_threads_match_the_clones_of_the_same_run(version: str, stripped: bool) 
     assert any(t.role == "sysmon" for t in f.threads_at_main)
     sizes = {t.altstack[1] for t in f.threads_at_main}
     assert sizes == {32 * 1024}  # gsignal stacks: malg(32 KiB) for every M
+    # the M numbers: m0 is the first thread, newm numbers the others in the order it starts them
+    assert [t.m for t in f.threads_at_main] == list(range(len(f.threads_at_main)))
+    assert "  1001  m1  sysmon" in render_text(explained(version, stripped))
+
+
+@pytest.mark.parametrize(("version", "stripped"), CASES)
+def test_every_goroutine_of_hello_exists_before_main(version: str, stripped: bool) -> None:
+    """newproc1's events and runtime.allgs agree: hello starts no goroutine of its own."""
+    f = explained(version, stripped).facts
+    assert f.goroutines_at_main is not None
+    assert f.goroutines_created == len(f.goroutines_at_main) == 5
 
 
 @pytest.mark.parametrize(("version", "stripped"), CASES)

@@ -24,6 +24,12 @@ def test_hello_phases_inits_and_allocations_in_the_println_window() -> None:
     inits = [e.details["package"] for e in _go(result, "init")]
     assert inits.index("runtime") < inits.index("os") and "unicode" in inits
     assert len(inits) == len(set(inits)), "a package initialised twice"
+    # the runtime's own init tasks (internal/bytealg ... runtime) come before the package-init phase
+    package_phase = next(e for e in _go(result, "phase") if e.details["phase"] == "package-init")
+    runtime_init = next(e for e in _go(result, "init") if e.details["package"] == "runtime")
+    first_package = next(e for e in _go(result, "init") if e.instructions >= package_phase.instructions)
+    assert runtime_init.instructions < package_phase.instructions == first_package.instructions
+    assert inits.index(first_package.details["package"]) == inits.index("runtime") + 1
     main_phase = next(e for e in _go(result, "phase") if e.details["phase"] == "main")
     assert all(e.instructions <= main_phase.instructions for e in _go(result, "init"))
     # Allocations attributable to the inlined fmt.Println: between its call and its return.
