@@ -24,7 +24,18 @@ from pathlib import Path
 
 GO_VERSIONS = ("1.21.13", "1.22.10", "1.23.9", "1.24.11", "1.25.5", "1.26.6", "1.27.3")
 DEFAULT_GO = "1.27.3"
-FIXTURES = ("hello", "goroutines", "cpu", "recursion", "argsenv", "panic", "nilderef", "preempt")
+FIXTURES = (
+    "hello",
+    "goroutines",
+    "cpu",
+    "recursion",
+    "argsenv",
+    "panic",
+    "nilderef",
+    "preempt",
+    "timers",
+    "signals",
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES_SRC = REPO_ROOT / "fixtures"

@@ -28,6 +28,8 @@ class Task(Protocol):
     tid: int
     name: str
     sigmask: int
+    saved_sigmask: int | None  # rt_sigsuspend's mask to restore once a handler returns
+    sigwait: int  # the signals an rt_sigtimedwait of this thread waits for
     altstack: tuple[int, int, int]  # ss_sp, ss_flags, ss_size
     clear_child_tid: int
     robust_list: int
@@ -68,7 +70,15 @@ class Threads(Protocol):
         """Wake every thread in an ObjectWait on ``key``; they retry their syscall."""
         ...
 
-    def exists(self, tid: int) -> bool: ...
+    def tasks(self) -> list[Task]:
+        """Every live thread, by thread id."""
+        ...
+
+    def interrupt(self, tid: int, sig: int) -> None:
+        """``sig`` is pending for ``tid``: if it waits in a syscall, end the wait (-EINTR, or a
+        restart after a SA_RESTART handler where Linux restarts the call)."""
+        ...
+
     def stack_pointer(self) -> int:
         """The calling thread's RSP (rt_sigreturn finds its frame there)."""
         ...
