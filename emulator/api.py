@@ -34,6 +34,7 @@ class RunResult:
     report: str = ""  # the fault or deadlock report, if any
     signal: int | None = None
     unimplemented: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)  # execve, fork...: new processes, refused
 
     def strace(self) -> list[str]:
         """The syscalls as strace prints them, one line per call."""
@@ -110,4 +111,5 @@ def run(
         report=outcome.report,
         signal=outcome.signal,
         unimplemented=dict(machine.kernel.unimplemented),
+        refused=dict(machine.kernel.refused),
     )

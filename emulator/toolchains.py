@@ -35,6 +35,7 @@ FIXTURES = (
     "preempt",
     "timers",
     "signals",
+    "process",
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

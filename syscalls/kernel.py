@@ -40,6 +40,8 @@ class Memory(GuestMemory, Protocol):
 
     brk_start: int
     brk: int
+    limit: int  # bytes the guest may commit (--memory-limit)
+    committed: int  # bytes committed now
 
     def map(self, start: int, length: int, prot: int, name: str = "", *, replace: bool = True) -> None: ...
     def unmap(self, start: int, length: int) -> None: ...
@@ -150,11 +152,19 @@ class Kernel:
         self.signals = SignalTable()
         self.rlimits: dict[int, tuple[int, int]] = default_rlimits()
         self.unimplemented: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter()  # calls that would start a new process
+        self.registrations: set[int] = set()  # membarrier commands registered
         # number -> (name, handler, how many register arguments it takes)
         self._dispatch: dict[int, tuple[str, Handler | None, int]] = {}
         for nr, sc in TABLE.items():
             handler = handlers.get(sc.name)
             self._dispatch[nr] = (sc.name, handler, handler.__code__.co_argcount - 2 if handler else 0)
+
+    def refuse(self, name: str) -> int:
+        """A new process (execve, fork, a non-thread clone): not emulated. The guest sees ENOSYS
+        (Go's os/exec reports it as an error); the run reports it once, at exit."""
+        self.refused[name] += 1
+        return -errno.ENOSYS
 
     def handle(self, task: Task, nr: int, args: list[int]) -> Outcome:
         """Run syscall ``nr``; unknown and unimplemented calls answer -ENOSYS."""

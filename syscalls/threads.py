@@ -22,7 +22,7 @@ ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1
 @handles
 def clone(k: Kernel, t: Task, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int) -> int:
     if flags & _THREAD_FLAGS != _THREAD_FLAGS:
-        return -errno.ENOSYS  # new processes (fork, vfork) are not emulated
+        return k.refuse("clone")  # a new process (fork, vfork): not emulated
     tid = k.threads.clone(
         t,
         stack=stack,
