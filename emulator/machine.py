@@ -585,6 +585,7 @@ class Machine:
             return None
         if self._deliver(thread, info, Trap(), thread.rip):
             return None
+        self._emit(SignalEvent(self.cpu.instructions, thread.tid, info))  # strace shows the fatal one too
         report = (
             f"emulator: guest killed by {render_signal(info.signo)} (sent by kill/tgkill, default action)\n"
             f"  thread {thread.tid} at {describe_location(self, thread.rip)}"

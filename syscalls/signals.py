@@ -3,8 +3,8 @@ from a handler.
 
 The machine delivers signals (it builds the frame from the CPU's registers,
 syscalls/sigframe.py lays it out); rt_sigreturn reads the frame back here.
-tgkill/tkill make a signal pending on the target thread, kill on the process
-(any thread that does not block it takes it); the machine delivers it when
+tgkill/tkill make a signal pending on the target thread, kill on the thread
+Linux would pick (on the process while every thread blocks it); the machine delivers it when
 such a thread next runs (Go preempts goroutines with SIGURG this way, and
 os/signal.Notify sees what a program sends itself). A thread blocked in a
 syscall is interrupted first (-EINTR, or a restart under SA_RESTART).
@@ -160,19 +160,24 @@ def _send(k: Kernel, t: Task, tid: int, sig: int) -> int:
         return -errno.ESRCH
     if not sig or (k.signals.ignored(sig) and _wants(k, target, sig)):
         return 0  # an ignored signal is discarded unless blocked (its action may change meanwhile)
-    info = SignalInfo(sig, SI_TKILL, pid=k.config.pid, uid=k.config.uid)
-    queue = k.signals.pending.setdefault(tid, {})
-    if sig not in queue:
-        queue[sig] = info
-        if target is not t:
-            _alert(k, target, sig)
+    _queue(k, t, target, SignalInfo(sig, SI_TKILL, pid=k.config.pid, uid=k.config.uid))
     return 0
+
+
+def _queue(k: Kernel, sender: Task, target: Task, info: SignalInfo) -> None:
+    """Pending on ``target`` (once: a standard signal does not queue twice), which is told."""
+    queue = k.signals.pending.setdefault(target.tid, {})
+    if info.signo not in queue:
+        queue[info.signo] = info
+        if target is not sender:
+            _alert(k, target, info.signo)
 
 
 @handles
 def kill(k: Kernel, t: Task, pid: int, sig: int) -> int:
-    """To our own process (pid, 0 or our group): pending on the process; the first thread that
-    does not block it takes it: the caller, else the lowest thread id, interrupted if it waits."""
+    """To our own process (pid, 0 or our group). Linux's choice of taker (complete_signal): the
+    main thread if it does not block the signal, else the first thread that does not; it is
+    interrupted if it waits. If every thread blocks it, it stays pending on the process."""
     pid = pid - (1 << 64) if pid >= 1 << 63 else pid
     if not 0 <= sig <= NSIG:
         return -errno.EINVAL
@@ -180,12 +185,12 @@ def kill(k: Kernel, t: Task, pid: int, sig: int) -> int:
         return -errno.ESRCH  # kill(-1) reaches every process but ours; there are no others
     if not sig or k.signals.ignored(sig) or sig in k.signals.shared:
         return 0
-    k.signals.shared[sig] = SignalInfo(sig, SI_USER, pid=k.config.pid, uid=k.config.uid)
-    if _wants(k, t, sig):
-        return 0  # the caller takes it on its way back to user code
+    info = SignalInfo(sig, SI_USER, pid=k.config.pid, uid=k.config.uid)
     target = next((task for task in k.threads.tasks() if _wants(k, task, sig)), None)
-    if target is not None:
-        _alert(k, target, sig)
+    if target is None:
+        k.signals.shared[sig] = info
+        return 0
+    _queue(k, t, target, info)
     return 0
 
 

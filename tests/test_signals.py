@@ -387,6 +387,16 @@ def test_kill_goes_to_a_thread_that_does_not_block_it(tmp_path: Path) -> None:
     assert result.exit_status == (PID + 1) & 0xFF
 
 
+def test_kill_goes_to_the_main_thread_first_as_on_linux(tmp_path: Path) -> None:
+    """The child sends; main, asleep and not blocking it, takes it (Linux's complete_signal
+    prefers the thread group leader): interrupted, the handler exits with main's tid."""
+    setup, action = install(SIGUSR1)
+    handler = syscall(186) + guest.exit_with_rax()
+    code = with_child(setup, syscall(35, TIMESPEC, 0), syscall(62, PID, SIGUSR1))
+    result = api.run(program(tmp_path, {0: code, HANDLER_AT: handler}, data_area(action)))
+    assert result.exit_status == PID & 0xFF
+
+
 def test_kill_interrupts_the_one_thread_that_takes_it(tmp_path: Path) -> None:
     """The child blocks SIGUSR1 and sends it: main, asleep, is the only taker: interrupted."""
     setup, action = install(SIGUSR1)
