@@ -268,6 +268,11 @@ class Row:
         return what.strip()[:160]
 
 
+def _cell(text: str) -> str:
+    """Markdown-safe: a skip pattern's alternation would split the column."""
+    return text.replace("|", "\\|") or "-"
+
+
 def _counts(run: TestRun) -> str:
     return f"{run.ran}/{len(run.passed)}/{len(run.skipped)}"
 
@@ -284,7 +289,7 @@ def format_table(rows: list[Row]) -> str:
         lines.append(
             f"| {r.package.path}{area} | {r.native.result} | {r.emulated.result} | {_counts(r.native)} "
             f"| {_counts(r.emulated)} | {r.emulated.seconds:.1f} | {ratio:.0f}x "
-            f"| {'yes' if r.conforms else 'no'} | {r.package.skip or '-'} | {r.first_cause() or '-'} |"
+            f"| {'yes' if r.conforms else 'no'} | {_cell(r.package.skip)} | {_cell(r.first_cause())} |"
         )
     conforming = sum(r.conforms for r in rows)
     lines.append(f"\n{conforming} of {len(rows)} packages conform")
