@@ -78,6 +78,7 @@ class Interest:
     events: int
     data: int
     armed: bool = True
+    disabled: bool = False  # a one-shot interest after its report, until EPOLL_CTL_MOD
 
 
 @dataclass(eq=False)
@@ -114,15 +115,14 @@ def _ready_events(k: Kernel, ep: Epoll, maxevents: int) -> list[tuple[int, int]]
         if k.fds.files.get(fd) is not interest.file:
             del ep.interest[fd]  # closed: Linux drops it from every interest list
             continue
-        if interest.events & (EPOLLET | EPOLLONESHOT) and not interest.armed:
+        if interest.disabled or (interest.events & EPOLLET and not interest.armed):
             continue
         ready = interest.file.ready() or 0
         events = ready & (interest.events | EPOLLERR | EPOLLHUP)  # errors and hang-ups always count
         if events:
             found.append((events, interest.data))
             interest.armed = False
-            if interest.events & EPOLLONESHOT:
-                interest.events &= EPOLLONESHOT | EPOLLET  # disabled until EPOLL_CTL_MOD
+            interest.disabled = bool(interest.events & EPOLLONESHOT)
             if len(found) == maxevents:
                 break
     return found

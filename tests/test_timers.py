@@ -9,10 +9,14 @@ native runs here.
 
 from __future__ import annotations
 
+import struct
 import subprocess
+from pathlib import Path
 
+import guest
 import pytest
 from conftest import built
+from guest import syscall
 
 from emulator import api
 
@@ -85,3 +89,68 @@ def test_signals_a_program_sends_itself(version: str) -> None:
     assert result.unimplemented == {}
     sent = [line for line in result.strace() if line.startswith("kill(")]
     assert sent[:2] == ["kill(1000, SIGUSR1) = 0", "kill(1000, SIGHUP) = 0"]
+
+
+# -- epoll and poll, from hand-made guests ------------------------------------------------------------
+
+DATA = guest.BASE + 0x800
+PIPEFDS, EVENT, EVENTS, POLLFD = DATA, DATA + 16, DATA + 32, DATA + 64
+TIMESPEC_1MS = DATA + 96
+CHILD_STACK = DATA + 0x1000
+CLONE_THREAD = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000
+EPOLLIN, EPOLLOUT, EPOLLONESHOT, EPOLLET = 0x1, 0x4, 1 << 30, 1 << 31
+READ_END, WRITE_END, EPOLL_FD = 3, 4, 5  # pipe2 then epoll_create1 take the lowest free fds
+ADD_R12 = b"\x49\x01\xc4"  # add r12, rax: the guests below sum results in r12
+
+
+def run_guest(tmp_path: Path, code: bytes, data: bytes) -> api.RunResult:
+    assert guest.ENTRY + len(code) <= DATA
+    image = code + bytes(DATA - guest.ENTRY - len(code)) + data
+    path = tmp_path / "guest"
+    path.write_bytes(guest.elf(image, bss=0x2000))
+    return api.run(path)
+
+
+def epoll_guest(mode: int) -> tuple[bytes, bytes]:
+    """The write end of an empty pipe, always writable, watched with ``mode``; three waits
+    with no timeout left in between, each result added up: the exit status."""
+    setup = syscall(293, PIPEFDS, 0) + syscall(291, 0) + syscall(233, EPOLL_FD, 1, WRITE_END, EVENT)
+    wait = syscall(232, EPOLL_FD, EVENTS, 4, 0) + ADD_R12
+    code = b"\x4d\x31\xe4" + setup + wait * 3 + b"\x4c\x89\xe7" + guest.mov_eax(231) + guest.SYSCALL
+    return code, bytes(16) + struct.pack("<IQ", EPOLLOUT | mode, 7)
+
+
+@pytest.mark.parametrize(
+    ("mode", "reports"), [(0, 3), (EPOLLET, 1), (EPOLLONESHOT, 1), (EPOLLET | EPOLLONESHOT, 1)]
+)
+def test_epoll_reports_level_edge_and_one_shot_interests(tmp_path: Path, mode: int, reports: int) -> None:
+    """Level-triggered: ready on every wait. Edge-triggered: once per change of the file (here one,
+    the registration). One-shot: once, then disabled until EPOLL_CTL_MOD."""
+    result = run_guest(tmp_path, *epoll_guest(mode))
+    assert result.exit_status == reports
+
+
+def test_an_edge_triggered_interest_is_reported_again_after_a_change(tmp_path: Path) -> None:
+    code, data = epoll_guest(EPOLLET)
+    write = syscall(1, WRITE_END, EVENT, 1)  # the pipe changes: reported once more
+    wait = syscall(232, EPOLL_FD, EVENTS, 4, 0) + ADD_R12
+    exit_r12 = b"\x4c\x89\xe7" + guest.mov_eax(231) + guest.SYSCALL
+    code = code[: -len(exit_r12)] + write + wait * 2 + exit_r12
+    assert run_guest(tmp_path, code, data).exit_status == 2
+
+
+def test_poll_waits_for_a_pipe_another_thread_writes(tmp_path: Path) -> None:
+    """poll(read end, POLLIN, 10 s): the child writes after 1 ms of virtual time; poll returns 1
+    with revents POLLIN. Exit status: result + 16 * revents."""
+    setup = syscall(293, PIPEFDS, 0) + syscall(56, CLONE_THREAD, CHILD_STACK)
+    child = syscall(35, TIMESPEC_1MS, 0) + syscall(1, WRITE_END, PIPEFDS, 1) + syscall(60, 0)
+    poll = syscall(7, POLLFD, 1, 10_000)
+    revents = b"\x0f\xb7\x3c\x25" + struct.pack("<I", POLLFD + 6)  # movzx edi, word [revents]
+    finish = poll + revents + b"\xc1\xe7\x04" + b"\x01\xc7" + guest.mov_eax(231) + guest.SYSCALL
+    code = setup + b"\x48\x85\xc0" + b"\x74" + bytes([len(finish)]) + finish + child
+    data = (
+        bytes(64) + struct.pack("<ihh", READ_END, EPOLLIN, 0) + bytes(28) + struct.pack("<qq", 0, 1_000_000)
+    )
+    result = run_guest(tmp_path, code, data)
+    assert result.exit_status == 1 + 16 * EPOLLIN
+    assert f"poll({POLLFD:#x}, 1, 10000) = 1" in result.strace()  # after the virtual millisecond
