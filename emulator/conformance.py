@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator import exitcodes
+from emulator.cpu import CPUID_LEAVES
 from emulator.toolchains import DEFAULT_GO, build_env, cache_dir, ensure_toolchain, toolchain_dir
 
 
@@ -102,6 +103,57 @@ FAST = (
     "encoding/base64",
     "hash/crc32",
 )  # what tests/test_conformance.py runs
+
+# Go's internal/cpu feature names -> where CPUID reports them: (leaf, register index eax=0.., bit).
+_GO_CPU_FEATURES = {
+    "sse3": (1, 2, 0),
+    "pclmulqdq": (1, 2, 1),
+    "ssse3": (1, 2, 9),
+    "fma": (1, 2, 12),
+    "sse41": (1, 2, 19),
+    "sse42": (1, 2, 20),
+    "popcnt": (1, 2, 23),
+    "aes": (1, 2, 25),
+    "avx": (1, 2, 28),
+    "bmi1": (7, 1, 3),
+    "avx2": (7, 1, 5),
+    "bmi2": (7, 1, 8),
+    "erms": (7, 1, 9),
+    "avx512f": (7, 1, 16),
+    "avx512dq": (7, 1, 17),
+    "adx": (7, 1, 19),
+    "avx512cd": (7, 1, 28),
+    "sha": (7, 1, 29),
+    "avx512bw": (7, 1, 30),
+    "avx512vl": (7, 1, 31),
+    "vpclmulqdq": (7, 2, 10),
+    "fsrm": (7, 3, 4),
+    "rdtscp": (0x80000001, 3, 27),
+}
+
+
+def emulated_cpu_godebug() -> str:
+    """GODEBUG that turns off, natively, the CPU features the emulated CPU lacks: both runs then
+    take the same code paths and run the same implementation-specific subtests (crypto's AVX2
+    and SHA-NI variants, say)."""
+    missing = [
+        name
+        for name, (leaf, reg, bit) in _GO_CPU_FEATURES.items()
+        if not CPUID_LEAVES.get((leaf, 0), (0, 0, 0, 0))[reg] >> bit & 1
+    ]
+    return ",".join(f"cpu.{name}=off" for name in missing)
+
+
+def guest_env() -> dict[str, str]:
+    """The environment of both runs."""
+    return {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C", "GODEBUG": emulated_cpu_godebug()}
+
+
+def host_cpus() -> int:
+    """The CPUs the native run may use: the emulated run is given as many (--cpus), since tests
+    skip on one CPU (sync/atomic's)."""
+    return len(os.sched_getaffinity(0))
+
 
 DEFAULT_MAX_INSTRUCTIONS = 200_000_000_000
 DEFAULT_TIMEOUT = 600.0  # wall seconds per emulated package
@@ -194,7 +246,7 @@ def test_args(pkg: Package) -> list[str]:
 
 def _run(cmd: list[str], cwd: Path, timeout: float, extra_env: dict[str, str] | None = None) -> TestRun:
     started = time.perf_counter()
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C", **(extra_env or {})}
+    env = {**guest_env(), **(extra_env or {})}
     try:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
@@ -222,8 +274,8 @@ def run_emulated(
         "emulator",
         "run",
         str(build(pkg.path, version)),
-        "--env",
-        "HOME=/tmp",
+        *(f"--env={key}={value}" for key, value in guest_env().items()),
+        f"--cpus={host_cpus()}",
         f"--max-instructions={max_instructions}",
         "--",
         *test_args(pkg),
