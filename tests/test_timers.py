@@ -9,6 +9,7 @@ native runs here.
 
 from __future__ import annotations
 
+import re
 import struct
 import subprocess
 from pathlib import Path
@@ -78,6 +79,11 @@ def test_the_netpoller_blocks_in_epoll_until_the_pipe_is_written() -> None:
     assert any(line.startswith("read(") and "EAGAIN" in line for line in lines)
     ready = [e for e in result.syscalls if e.name == "epoll_pwait" and e.result and e.result > 0]
     assert ready, "a wait that reports the pipe readable"
+    # closing the pipe deregisters it; as strace does, the ignored event shows as its address
+    removed = [line for line in lines if line.startswith("epoll_ctl(3, EPOLL_CTL_DEL, ")]
+    assert removed and all(
+        re.fullmatch(r"epoll_ctl\(3, EPOLL_CTL_DEL, \d+, 0x[0-9a-f]+\) = 0", x) for x in removed
+    )
 
 
 @pytest.mark.parametrize("version", ["1.21.13", "1.27.3"])
