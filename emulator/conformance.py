@@ -27,7 +27,14 @@ from pathlib import Path
 
 from emulator import exitcodes
 from emulator.cpu import CPUID_LEAVES
-from emulator.toolchains import DEFAULT_GO, build_env, cache_dir, ensure_toolchain, toolchain_dir
+from emulator.toolchains import (
+    DEFAULT_GO,
+    ToolchainError,
+    build_env,
+    cache_dir,
+    ensure_toolchain,
+    toolchain_dir,
+)
 
 
 @dataclass(frozen=True)
@@ -156,7 +163,7 @@ def host_cpus() -> int:
 
 
 DEFAULT_MAX_INSTRUCTIONS = 200_000_000_000
-DEFAULT_TIMEOUT = 600.0  # wall seconds per emulated package
+DEFAULT_TIMEOUT = 1800.0  # wall seconds per emulated package (math/big takes about 1,400)
 _RESULT_LINE = re.compile(r"^\s*--- (PASS|SKIP|FAIL): (\S+)")
 _RUN_LINE = re.compile(r"^=== RUN\s+(\S+)")
 
@@ -380,8 +387,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return Row(pkg, native, emulated)
 
-    for name in names:
-        build(name, ns.go)  # one go build at a time
+    try:
+        for name in names:
+            build(name, ns.go)  # one go build at a time
+    except (RuntimeError, ToolchainError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     with ThreadPoolExecutor(ns.jobs) as pool:
         rows = list(pool.map(one, names))
     print(format_table(rows))
