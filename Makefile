@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: env run test fixtures fixtures-all bench matrix lint fuzz clean
+.PHONY: env run test fixtures fixtures-all bench matrix conformance lint fuzz clean
 
 $(STAMP): pyproject.toml emulator/_native.c
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: fixtures-all
 # Every pinned toolchain x the default fixtures: native strace against the emulator, and the drift.
 matrix: fixtures-all
 	$(BIN)/python -m emulator matrix -j 2
+
+# The Go standard library's own tests, natively and emulated: a table of what conforms.
+CONFORMANCE_ARGS ?= -j 2
+conformance: env
+	$(BIN)/python -m emulator.conformance $(CONFORMANCE_ARGS)
 
 bench: fixtures
 	$(BIN)/python -m emulator.bench

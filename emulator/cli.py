@@ -448,6 +448,8 @@ def _run(ns: argparse.Namespace) -> int:
     if unimplemented:
         listed = ", ".join(f"{name} ({n}x)" for name, n in sorted(unimplemented.items()))
         print(f"emulator: unimplemented syscalls answered ENOSYS: {listed}", file=sys.stderr)
+    if machine.kernel.refused:
+        print(subprocess_refusal(machine.kernel.refused), file=sys.stderr)
     if ns.stats:
         _print_stats(machine)
     return outcome.status
@@ -497,6 +499,12 @@ def _write_pictures(ns: argparse.Namespace, outputs: dict, events: list, machine
     finally:
         for f in outputs.values():
             f.close()
+
+
+def subprocess_refusal(refused: dict[str, int]) -> str:
+    """The one line a run that tried to start processes ends with."""
+    listed = ", ".join(f"{name} {n}x" for name, n in sorted(refused.items()))
+    return f"emulator: this program starts subprocesses; not supported yet ({listed} answered ENOSYS)"
 
 
 def _print_stats(machine) -> None:

@@ -36,6 +36,7 @@ from emulator.scheduler import QUANTUM, Deadlock, Scheduler
 from emulator.threads import Thread, ThreadState
 from loader import Image, build_initial_stack
 from syscalls.abi import BadAddress, write_u32
+from syscalls.errno import EINTR
 from syscalls.flags import render_signal
 from syscalls.kernel import Kernel, KernelConfig
 from syscalls.kinds import Call
@@ -45,6 +46,7 @@ from syscalls.sigframe import (
     ILL_ILLOPN,
     SA_NODEFER,
     SA_RESETHAND,
+    SA_RESTART,
     SA_RESTORER,
     SEGV_ACCERR,
     SEGV_MAPERR,
@@ -83,8 +85,6 @@ _VECTOR_SIGNALS = {
 }
 SI_KERNEL = 0x80
 RT_SIGRETURN = 15
-# Signals whose default action is to do nothing (the stop signals too: the emulator cannot stop).
-_IGNORED_BY_DEFAULT = {17, 18, 19, 20, 21, 22, 23, 28}  # CHLD CONT STOP TSTP TTIN TTOU URG WINCH
 # Page-fault error code bits (the sigcontext's ``err``), as the CPU pushes them.
 PF_PROT, PF_WRITE, PF_USER, PF_INSTR = 1, 2, 4, 16
 PAGE_FAULT_VECTOR, INVALID_OPCODE_VECTOR = 14, 6
@@ -483,6 +483,7 @@ class Machine:
         elif isinstance(block.wait, ObjectWait):
             self._object_waiters.setdefault(block.wait.key, []).append(thread)
         thread.restart_nr = nr if block.restart else None
+        thread.sa_restart = block.sa_restart
         self._pending[thread.tid] = (nr, args, decoded)
 
     def _finish_blocked(self, thread: Thread, result: int) -> None:
@@ -586,11 +587,26 @@ class Machine:
             t.rip -= SYSCALL_INSN_LEN
             self.scheduler.wake(t, t.restart_nr)
 
-    def exists(self, tid: int) -> bool:
-        return tid in self.scheduler.threads
+    def tasks(self) -> list[Thread]:
+        return sorted(self.scheduler.threads.values(), key=lambda t: t.tid)
 
-    def thread_ids(self) -> list[int]:
-        return list(self.scheduler.threads)
+    def interrupt(self, tid: int, sig: int) -> None:
+        thread = self.scheduler.threads.get(tid)
+        if thread is None or thread.state is not ThreadState.BLOCKED:
+            return
+        self.futexes.cancel(thread)
+        if isinstance(thread.wait, ObjectWait):
+            waiters = self._object_waiters.get(thread.wait.key, [])
+            if thread in waiters:
+                waiters.remove(thread)
+        pending = self._pending.get(thread.tid)
+        if thread.sa_restart and self.kernel.signals.action(sig)[1] & SA_RESTART and pending is not None:
+            # ERESTARTSYS: the handler's frame holds RIP on the syscall and RAX its number
+            self._pending.pop(thread.tid)
+            thread.rip -= SYSCALL_INSN_LEN
+            self.scheduler.wake(thread, pending[0])
+        else:
+            self._finish_blocked(thread, -EINTR)
 
     def stack_pointer(self) -> int:
         return self.cpu.uc.reg_read(x86.UC_X86_REG_RSP)
@@ -626,17 +642,17 @@ class Machine:
         """A sent signal, as ``thread`` goes back to user code: its handler runs, it is ignored,
         or its default action ends the process (the Outcome)."""
         info = self.kernel.signals.deliverable(thread.tid, thread.sigmask)
-        if info is None:
-            return None
-        handler = self.kernel.signals.action(info.signo)[0]
-        if handler == SIG_IGN or (handler == SIG_DFL and info.signo in _IGNORED_BY_DEFAULT):
+        if info is None or self.kernel.signals.ignored(info.signo):
+            if thread.saved_sigmask is not None:  # rt_sigsuspend ended without a handler
+                thread.sigmask, thread.saved_sigmask = thread.saved_sigmask, None
             return None
         if self._deliver(thread, info, Trap(), thread.rip):
             return None
+        self._emit(SignalEvent(self.cpu.instructions, thread.tid, info))  # strace shows the fatal one too
         if info.signo == SIGXFSZ and self.kernel.limit_hits["write-bytes"]:
             why = f"the kernel: --max-write-bytes {self.config.limits.write_bytes} reached (RLIMIT_FSIZE)"
         else:
-            why = "tkill/tgkill"
+            why = "kill/tgkill"
         headline = f"emulator: guest killed by {render_signal(info.signo)} (sent by {why}, default action)"
         return Outcome(128 + info.signo, "signal", info.signo, describe_stop(self, headline, thread))
 
@@ -660,13 +676,14 @@ class Machine:
             altstack=thread.altstack,
             info=info,
             trap=trap,
-            oldmask=thread.sigmask,
+            oldmask=thread.sigmask if thread.saved_sigmask is None else thread.saved_sigmask,
         )
         try:
             self.mem.write(frame.address, frame.data)
         except BadAddress:
             return False  # no room for the frame: Linux forces SIGSEGV, which kills
         self.cpu.enter_handler(handler, sig, frame)
+        thread.saved_sigmask = None
         self._emit(SignalEvent(self.cpu.instructions, thread.tid, info))
         thread.sigmask |= mask | (0 if flags & SA_NODEFER else bit)
         if flags & SA_RESETHAND:

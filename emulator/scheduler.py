@@ -50,6 +50,7 @@ class Scheduler:
     def wake(self, thread: Thread, result: int) -> None:
         thread.state = ThreadState.RUNNABLE
         thread.wait, thread.deadline, thread.result = None, None, result
+        thread.sigwait = 0
         self._runqueue.append(thread)
 
     def requeue(self, thread: Thread) -> None:

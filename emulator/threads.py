@@ -32,9 +32,12 @@ class Thread:
     timeout_result: int = 0
     result: int | None = None  # RAX to deliver when it next runs (a finished blocking call)
     restart_nr: int | None = None  # a blocked call to re-execute on wake-up (its number)
+    sa_restart: bool = False  # a signal handler's interruption restarts the blocked call (SA_RESTART)
     clear_child_tid: int = 0
     robust_list: int = 0
     sigmask: int = 0
+    saved_sigmask: int | None = None  # rt_sigsuspend: the mask a handler's frame gives back
+    sigwait: int = 0  # rt_sigtimedwait: the signals it waits for
     altstack: tuple[int, int, int] = (0, SS_DISABLE, 0)
     exit_status: int | None = None
 

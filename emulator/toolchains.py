@@ -36,6 +36,9 @@ FIXTURES = (
     "files",
     "escape",
     "inits",
+    "timers",
+    "signals",
+    "process",
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

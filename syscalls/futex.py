@@ -50,7 +50,10 @@ def futex(k: Kernel, t: Task, uaddr: int, op: int, val: int, timeout: int, uaddr
             deadline = deadline_on_monotonic(k, ns, absolute=cmd == FUTEX_WAIT_BITSET, clock_id=clock)
         if read_u32(k.mem, uaddr) != val & 0xFFFF_FFFF:
             return -errno.EAGAIN
-        return Block(FutexWait(uaddr, bitset), deadline, timeout_result=-errno.ETIMEDOUT)
+        # Linux restarts an interrupted wait only without a timeout (ERESTARTSYS, else EINTR).
+        return Block(
+            FutexWait(uaddr, bitset), deadline, timeout_result=-errno.ETIMEDOUT, sa_restart=deadline is None
+        )
     if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
         bitset = val3 & 0xFFFF_FFFF if cmd == FUTEX_WAKE_BITSET else FUTEX_BITSET_MATCH_ANY
         if bitset == 0:

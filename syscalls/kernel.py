@@ -30,6 +30,8 @@ class Task(Protocol):
     tid: int
     name: str
     sigmask: int
+    saved_sigmask: int | None  # rt_sigsuspend's mask to restore once a handler returns
+    sigwait: int  # the signals an rt_sigtimedwait of this thread waits for
     altstack: tuple[int, int, int]  # ss_sp, ss_flags, ss_size
     clear_child_tid: int
     robust_list: int
@@ -49,6 +51,8 @@ class Memory(GuestMemory, Protocol):
 
     brk_start: int
     brk: int
+    limit: int  # bytes the guest may commit (--memory-limit)
+    committed: int  # bytes committed now
 
     @property
     def vmas(self) -> Iterable[Mapping]:
@@ -85,8 +89,13 @@ class Threads(Protocol):
         ...
 
     def exists(self, tid: int) -> bool: ...
-    def thread_ids(self) -> list[int]:
-        """The live threads' ids, in creation order (/proc/self/task, status)."""
+    def tasks(self) -> list[Task]:
+        """Every live thread, by thread id (which is creation order)."""
+        ...
+
+    def interrupt(self, tid: int, sig: int) -> None:
+        """``sig`` is pending for ``tid``: if it waits in a syscall, end the wait (-EINTR, or a
+        restart after a SA_RESTART handler where Linux restarts the call)."""
         ...
 
     def stack_pointer(self) -> int:
@@ -193,11 +202,19 @@ class Kernel:
         self.limit_hits: Counter[str] = Counter()  # limit name -> syscalls it failed
         self.written = 0  # bytes written to files and standard streams, for limits.write_bytes
         self.current: Task | None = None  # the thread whose syscall is being handled
+        self.refused: Counter[str] = Counter()  # calls that would start a new process
+        self.registrations: set[int] = set()  # membarrier commands registered
         # number -> (name, handler, how many register arguments it takes)
         self._dispatch: dict[int, tuple[str, Handler | None, int]] = {}
         for nr, sc in TABLE.items():
             handler = handlers.get(sc.name)
             self._dispatch[nr] = (sc.name, handler, handler.__code__.co_argcount - 2 if handler else 0)
+
+    def refuse(self, name: str) -> int:
+        """A new process (execve, fork, a non-thread clone): not emulated. The guest sees ENOSYS
+        (Go's os/exec reports it as an error); the run reports it once, at exit."""
+        self.refused[name] += 1
+        return -errno.ENOSYS
 
     def handle(self, task: Task, nr: int, args: list[int]) -> Outcome:
         """Run syscall ``nr``; unknown and unimplemented calls answer -ENOSYS."""

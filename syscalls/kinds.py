@@ -618,11 +618,24 @@ class StructPtr(Kind):
         return self.layout.unpack(mem.read(value, self.layout.size))
 
 
+_EPOLL_CTL_DEL = 2
+
+
 @dataclass(frozen=True)
 class EpollEvent(StructPtr):
-    """struct epoll_event (packed, 12 bytes): ``{events=EPOLLIN, data={u32=0, u64=0}}``."""
+    """struct epoll_event (packed, 12 bytes): ``{events=EPOLLIN, data={u32=0, u64=0}}``; for
+    EPOLL_CTL_DEL, which ignores it, the bare address, as strace shows it."""
 
     layout = struct.Struct("<IQ")
+    op: str | int = "op"
+
+    def bind(self, names: Mapping[str, int]) -> Kind:
+        return replace(self, op=_ref(self.op, names))
+
+    def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
+        if _arg(call, self.op) == _EPOLL_CTL_DEL:
+            return Addr(value)
+        return super().fetch(value, call, mem)
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, tuple)

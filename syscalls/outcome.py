@@ -50,12 +50,18 @@ class Block:
     when it passes first, the call returns ``timeout_result``. With
     ``restart``, a wake-up re-executes the syscall (as the kernel's
     ERESTARTSYS does), so the handler looks again at what changed.
+
+    A signal with a handler interrupts the wait: the call returns -EINTR, or,
+    with ``sa_restart`` (the calls ``man 7 signal`` lists as restarted: read
+    and write of pipes, futex waits without a timeout) and a handler installed
+    with SA_RESTART, runs again once the handler returns.
     """
 
     wait: FutexWait | Sleep | ObjectWait
     deadline: int | None = None
     timeout_result: int = 0
     restart: bool = False
+    sa_restart: bool = False
 
 
 @dataclass(frozen=True)

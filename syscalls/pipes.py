@@ -3,7 +3,8 @@
 Go 1.21 and 1.22 wake their netpoller through a pipe (1.23+ use an eventfd),
 so opening any file needs one. Reads block while the pipe is empty and a
 writer remains, and return 0 at end of file; writes block while it is full
-and fail with EPIPE once every reader is gone (SIGPIPE is not delivered yet).
+and fail with EPIPE once every reader is gone (SIGPIPE is not delivered yet). A signal
+handler's interruption restarts them under SA_RESTART, as Linux does.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class PipeEnd(OpenFile):
                 return 0
             if self.flags & O_NONBLOCK:
                 return -errno.EAGAIN
-            return Block(ObjectWait(pipe, "pipe (empty)"), restart=True)
+            return Block(ObjectWait(pipe, "pipe (empty)"), restart=True, sa_restart=True)
         chunk = bytes(pipe.data[:count])
         k.mem.write(buf, chunk)
         del pipe.data[: len(chunk)]
@@ -69,7 +70,7 @@ class PipeEnd(OpenFile):
         if count and not room:
             if self.flags & O_NONBLOCK:
                 return -errno.EAGAIN
-            return Block(ObjectWait(pipe, "pipe (full)"), restart=True)
+            return Block(ObjectWait(pipe, "pipe (full)"), restart=True, sa_restart=True)
         chunk = k.mem.read(buf, min(count, room))
         pipe.data += chunk
         notify(k, pipe)

@@ -1,11 +1,19 @@
-"""Process identity and limits: ids, uname, rlimits, affinity, prctl, getrandom."""
+"""Process identity, limits and accounting: ids, uname, sysinfo, rusage, rlimits, affinity,
+prctl, getrandom; and the refusal of new processes (execve, fork), which are not emulated.
+
+Every answer comes from the KernelConfig or the virtual clock, so a run is
+deterministic: CPU time is guest instructions, uptime is virtual time.
+"""
 
 from __future__ import annotations
 
 import struct
 
 from syscalls import errno
+from syscalls.abi import write_u32
+from syscalls.futex import NSEC_PER_SEC
 from syscalls.kernel import Kernel, Task, handles
+from syscalls.kinds import signed32
 
 RLIM_INFINITY = 0xFFFF_FFFF_FFFF_FFFF
 RLIMIT_STACK, RLIMIT_NOFILE, RLIMIT_AS = 3, 7, 9
@@ -14,6 +22,18 @@ PR_SET_NAME, PR_GET_NAME = 15, 16
 GRND_NONBLOCK, GRND_RANDOM, GRND_INSECURE = 1, 2, 4
 UNAME_RELEASE = b"6.1.0-emulator"
 _RLIMIT = struct.Struct("<QQ")
+RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD = 0, -1, 1
+CLOCK_PROCESS_CPUTIME_ID = 2
+_NS_PER_TICK = NSEC_PER_SEC // 100  # USER_HZ
+# uptime, loads[3], totalram, freeram, sharedram, bufferram, totalswap, freeswap, procs (+pad),
+# totalhigh, freehigh, mem_unit (+padding to 112 bytes)
+_SYSINFO = struct.Struct("<q3Q6QH6xQQI4x")
+_RUSAGE = struct.Struct("<4q14q")  # ru_utime, ru_stime (timevals), then 14 longs from ru_maxrss
+MEMBARRIER_CMD_QUERY = 0
+# GLOBAL, GLOBAL_EXPEDITED, REGISTER_GLOBAL_EXPEDITED, PRIVATE_EXPEDITED, REGISTER_PRIVATE_EXPEDITED
+_MEMBARRIER_COMMANDS = (1, 2, 4, 8, 16)
+_MEMBARRIER_SUPPORTED = sum(_MEMBARRIER_COMMANDS)
+_MEMBARRIER_NEEDS_REGISTRATION = {8: 16}  # PRIVATE_EXPEDITED after REGISTER_PRIVATE_EXPEDITED
 
 
 def default_rlimits() -> dict[int, tuple[int, int]]:
@@ -72,10 +92,14 @@ def uname(k: Kernel, t: Task, buf: int) -> int:
 
 @handles
 def sched_getaffinity(k: Kernel, t: Task, pid: int, cpusetsize: int, mask: int) -> int:
-    if cpusetsize < 8 or cpusetsize % 8:
+    """CPUs 0 .. --cpus-1, for any of our threads."""
+    size = (k.config.cpus + 63) // 64 * 8
+    if cpusetsize < size or cpusetsize % 8:
         return -errno.EINVAL
-    k.mem.write(mask, ((1 << k.config.cpus) - 1).to_bytes(8, "little"))
-    return 8
+    if pid and all(task.tid != pid for task in k.threads.tasks()):
+        return -errno.ESRCH
+    k.mem.write(mask, ((1 << k.config.cpus) - 1).to_bytes(size, "little"))
+    return size
 
 
 @handles
@@ -129,3 +153,118 @@ def prctl(k: Kernel, t: Task, option: int, arg2: int, arg3: int, arg4: int, arg5
         k.mem.write(arg2, t.name.encode("latin-1")[:15].ljust(16, b"\0"))
         return 0
     return -errno.EINVAL
+
+
+@handles
+def getgroups(k: Kernel, t: Task, size: int, list_: int) -> int:
+    """One supplementary group, the user's own, as for a fresh login."""
+    groups = [k.config.gid]
+    size = signed32(size)
+    if size == 0:
+        return len(groups)
+    if size < len(groups):
+        return -errno.EINVAL
+    k.mem.write(list_, struct.pack(f"<{len(groups)}I", *groups))
+    return len(groups)
+
+
+def _own(k: Kernel, pid: int) -> bool:
+    return signed32(pid) in (0, k.config.pid)
+
+
+@handles
+def getpgrp(k: Kernel, t: Task) -> int:
+    return k.config.pid  # a shell starts each job in a process group of its own
+
+
+@handles
+def getpgid(k: Kernel, t: Task, pid: int) -> int:
+    return k.config.pid if _own(k, pid) else -errno.ESRCH
+
+
+@handles
+def getsid(k: Kernel, t: Task, pid: int) -> int:
+    return k.config.pid - 1 if _own(k, pid) else -errno.ESRCH  # the session of the shell (our parent)
+
+
+@handles
+def setsid(k: Kernel, t: Task) -> int:
+    return -errno.EPERM  # a process group leader (getpgrp() == getpid()) cannot start a session
+
+
+@handles
+def sysinfo(k: Kernel, t: Task, info: int) -> int:
+    """Uptime on the virtual clock; RAM is the memory limit, free what is not committed."""
+    total, free = k.mem.limit, max(k.mem.limit - k.mem.committed, 0)
+    uptime = k.clock.monotonic() // NSEC_PER_SEC
+    procs = len(k.threads.tasks())
+    k.mem.write(info, _SYSINFO.pack(uptime, 0, 0, 0, total, free, 0, 0, 0, 0, procs, 0, 0, 1))
+    return 0
+
+
+def _timeval(ns: int) -> tuple[int, int]:
+    return ns // NSEC_PER_SEC, ns % NSEC_PER_SEC // 1000
+
+
+@handles
+def getrusage(k: Kernel, t: Task, who: int, usage: int) -> int:
+    """All CPU time is user time (system calls cost no guest instructions); children: none.
+    Per-thread CPU time is not kept, so RUSAGE_THREAD reports the process's."""
+    who = signed32(who)
+    if who not in (RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD):
+        return -errno.EINVAL
+    cpu = 0 if who == RUSAGE_CHILDREN else k.clock.now(CLOCK_PROCESS_CPUTIME_ID)
+    maxrss = 0 if who == RUSAGE_CHILDREN else k.mem.committed // 1024
+    k.mem.write(usage, _RUSAGE.pack(*_timeval(cpu), 0, 0, maxrss, *([0] * 13)))
+    return 0
+
+
+@handles
+def times(k: Kernel, t: Task, buf: int) -> int:
+    """CPU time in clock ticks (USER_HZ); the result is ticks since boot."""
+    if buf:
+        k.mem.write(buf, struct.pack("<4q", k.clock.now(CLOCK_PROCESS_CPUTIME_ID) // _NS_PER_TICK, 0, 0, 0))
+    return k.clock.monotonic() // _NS_PER_TICK
+
+
+@handles
+def getcpu(k: Kernel, t: Task, cpu: int, node: int, tcache: int) -> int:
+    """Thread n runs on CPU n mod --cpus: a fixed answer within the affinity mask."""
+    if cpu:
+        write_u32(k.mem, cpu, (t.tid - k.config.pid) % k.config.cpus)
+    if node:
+        write_u32(k.mem, node, 0)
+    return 0
+
+
+@handles
+def membarrier(k: Kernel, t: Task, cmd: int, flags: int, cpu_id: int) -> int:
+    """One CPU runs every guest thread in turn: every barrier is already there."""
+    if cmd == MEMBARRIER_CMD_QUERY:
+        return _MEMBARRIER_SUPPORTED
+    if flags or cmd not in _MEMBARRIER_COMMANDS:
+        return -errno.EINVAL
+    if cmd in _MEMBARRIER_NEEDS_REGISTRATION and _MEMBARRIER_NEEDS_REGISTRATION[cmd] not in k.registrations:
+        return -errno.EPERM
+    k.registrations.add(cmd)
+    return 0
+
+
+@handles
+def execve(k: Kernel, t: Task, pathname: int, argv: int, envp: int) -> int:
+    return k.refuse("execve")
+
+
+@handles
+def execveat(k: Kernel, t: Task, dirfd: int, pathname: int, argv: int, envp: int, flags: int) -> int:
+    return k.refuse("execveat")
+
+
+@handles
+def fork(k: Kernel, t: Task) -> int:
+    return k.refuse("fork")
+
+
+@handles
+def vfork(k: Kernel, t: Task) -> int:
+    return k.refuse("vfork")

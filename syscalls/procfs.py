@@ -127,7 +127,7 @@ def _status(k: Kernel) -> bytes:
     return (
         f"Name:\t{os.path.basename(c.exe_path)[:15]}\nUmask:\t{k.vfs.umask:04o}\nState:\tR (running)\n"
         f"Tgid:\t{c.pid}\nPid:\t{c.pid}\nPPid:\t1\nUid:\t{c.uid}\t{c.uid}\t{c.uid}\t{c.uid}\n"
-        f"Gid:\t{c.gid}\t{c.gid}\t{c.gid}\t{c.gid}\nFDSize:\t64\nThreads:\t{len(k.threads.thread_ids())}\n"
+        f"Gid:\t{c.gid}\t{c.gid}\t{c.gid}\t{c.gid}\nFDSize:\t64\nThreads:\t{len(k.threads.tasks())}\n"
         f"Cpus_allowed_list:\t0-{c.cpus - 1}\n"
     ).encode()
 
@@ -171,7 +171,7 @@ def _process_tree(k: Kernel, base: str) -> dict[str, Entry]:
     }
     for fd, f in sorted(k.fds.files.items()):
         tree[f"{base}/fd/{fd}"] = SynLink(f.path, fd=fd)
-    for tid in k.threads.thread_ids():
+    for tid in (task.tid for task in k.threads.tasks()):
         tree[f"{base}/task/{tid}"] = SynDir()
     return tree
 

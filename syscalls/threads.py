@@ -23,9 +23,9 @@ ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1
 @handles
 def clone(k: Kernel, t: Task, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int) -> int:
     if flags & _THREAD_FLAGS != _THREAD_FLAGS:
-        return -errno.ENOSYS  # new processes (fork, vfork) are not emulated
+        return k.refuse("clone")  # a new process (fork, vfork): not emulated
     nproc = k.rlimits[RLIMIT_NPROC][0]
-    if len(k.threads.thread_ids()) >= nproc:
+    if len(k.threads.tasks()) >= nproc:
         raise LimitError("threads", errno.EAGAIN, f"RLIMIT_NPROC is {nproc}")
     tid = k.threads.clone(
         t,

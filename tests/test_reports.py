@@ -96,7 +96,7 @@ def test_a_go_crash_report_walks_go_frames_on_every_thread() -> None:
     assert b"panic: runtime error: invalid memory address or nil pointer dereference" in result.stderr
     report = result.report
     lines = report.splitlines()
-    assert lines[0] == "emulator: guest killed by SIGABRT (sent by tkill/tgkill, default action)"
+    assert lines[0] == "emulator: guest killed by SIGABRT (sent by kill/tgkill, default action)"
     assert re.match(
         r"  thread 1000 at 0x[0-9a-f]+ runtime\.raise\+0x[0-9a-f]+ \(runtime/sys_linux_amd64\.s:\d+\)$",
         lines[1],

@@ -266,3 +266,190 @@ def test_strace_shows_each_delivery_as_strace_does(tmp_path: Path) -> None:
     path = program(tmp_path, {0: setup + syscall(234, PID, PID, SIGUSR1), HANDLER_AT: handler}, action)
     api.run(path, sinks=[StraceWriter(out)])
     assert "--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_TKILL, si_pid=1000, si_uid=1000} ---" in out.getvalue()
+
+
+# -- blocking calls interrupted by signals, kill, and the signal-waiting calls ----------------------
+
+CLONE_THREAD = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000  # VM FS FILES SIGHAND THREAD SYSVSEM
+SA_RESTART = 0x1000_0000
+SIGCHLD = 17
+EINTR, EAGAIN, ESRCH = 4, 11, 3
+WORD, TIMESPEC, SHORT_TIMESPEC = DATA + 128, DATA + 136, DATA + 152
+BUF, INFO = DATA + 168, DATA + 200
+CHILD_STACK = DATA + 0x1000
+PIPE_READ, PIPE_WRITE, EPOLL_FD = 3, 4, 3  # the lowest free fds, as Linux hands them out
+
+
+def status_of(errno_value: int) -> int:
+    return -errno_value & 0xFF
+
+
+def data_area(action: bytes, seconds: int = 10, sigset: int = 1 << (SIGUSR1 - 1)) -> bytes:
+    """action at DATA, the SIGUSR1 set at SIGSET, a timespec of ``seconds`` and one of 1 ms."""
+    area = bytearray(0x180)
+    area[: len(action)] = action
+    area[SIGSET - DATA : SIGSET - DATA + 8] = struct.pack("<Q", sigset)
+    area[TIMESPEC - DATA : TIMESPEC - DATA + 16] = struct.pack("<qq", seconds, 0)
+    area[SHORT_TIMESPEC - DATA : SHORT_TIMESPEC - DATA + 16] = struct.pack("<qq", 0, 1_000_000)
+    return bytes(area)
+
+
+def with_child(before: bytes, main: bytes, child: bytes) -> bytes:
+    """``before``, then clone a thread that runs ``child`` then exit(0); main goes on with ``main``
+    then exits with the last result. Main keeps the CPU until it blocks, so the child runs then."""
+    child = child + syscall(60, 0)
+    main = main + guest.exit_with_rax()
+    branch = b"\x48\x85\xc0" + b"\x74" + bytes([len(main)])  # test rax, rax; jz child
+    return before + syscall(56, CLONE_THREAD, CHILD_STACK) + branch + main + child
+
+
+def interrupted_run(tmp_path: Path, flags: int, before: bytes, blocking: bytes, child_after: bytes):
+    """Main blocks in ``blocking``; the child sends it SIGUSR1 (a handler that just returns), then
+    runs ``child_after``. Exit status: the blocking call's result."""
+    setup, action = install(SIGUSR1, SA_SIGINFO | SA_RESTORER | flags)
+    code = with_child(setup + before, blocking, syscall(234, PID, PID, SIGUSR1) + child_after)
+    pieces = {0: code, HANDLER_AT: b"\xc3", RESTORER_AT: RESTORER}
+    return api.run(program(tmp_path, pieces, data_area(action)))
+
+
+WAKE_WORD = syscall(35, SHORT_TIMESPEC, 0) + syscall(202, WORD, 129, 1)  # sleep 1 ms; FUTEX_WAKE_PRIVATE
+PIPE = syscall(293, DATA + 0x170, 0)  # pipe2: fds 3 and 4
+WRITE_PIPE = syscall(35, SHORT_TIMESPEC, 0) + syscall(1, PIPE_WRITE, BUF, 3)
+SLEEP_10S = syscall(35, TIMESPEC, 0)
+FUTEX_WAIT = syscall(202, WORD, 128, 0, 0)  # FUTEX_WAIT_PRIVATE on 0, no timeout
+FUTEX_WAIT_10S = syscall(202, WORD, 128, 0, TIMESPEC)
+READ_PIPE = syscall(0, PIPE_READ, BUF, 16)
+EPOLL_CREATE, EPOLL_WAIT = syscall(291, 0), syscall(232, EPOLL_FD, BUF, 1, 0xFFFF_FFFF)  # timeout -1
+
+
+@pytest.mark.parametrize(
+    ("case", "flags", "before", "blocking", "child_after", "status"),
+    [
+        ("nanosleep", SA_RESTART, b"", SLEEP_10S, b"", status_of(EINTR)),
+        ("futex, SA_RESTART: restarted", SA_RESTART, b"", FUTEX_WAIT, WAKE_WORD, 0),
+        ("futex, no SA_RESTART", 0, b"", FUTEX_WAIT, WAKE_WORD, status_of(EINTR)),
+        ("futex with a timeout", SA_RESTART, b"", FUTEX_WAIT_10S, WAKE_WORD, status_of(EINTR)),
+        ("pipe read, SA_RESTART: restarted", SA_RESTART, PIPE, READ_PIPE, WRITE_PIPE, 3),
+        ("pipe read, no SA_RESTART", 0, PIPE, READ_PIPE, WRITE_PIPE, status_of(EINTR)),
+        ("epoll_wait", SA_RESTART, EPOLL_CREATE, EPOLL_WAIT, b"", status_of(EINTR)),
+    ],
+)  # fmt: skip
+def test_a_signal_interrupts_a_blocked_call(
+    tmp_path: Path, case: str, flags: int, before: bytes, blocking: bytes, child_after: bytes, status: int
+) -> None:
+    """man 7 signal: with SA_RESTART, read on a pipe and futex waits without a timeout restart;
+    sleeps, timed futex waits and epoll_wait return EINTR whatever the flags."""
+    result = interrupted_run(tmp_path, flags, before, blocking, child_after)
+    assert result.report == ""
+    assert result.exit_status == status
+    assert sum(e.name == "rt_sigreturn" for e in result.syscalls) == 1  # the handler ran once
+
+
+def test_nanosleep_interrupted_shows_eintr_in_the_trace(tmp_path: Path) -> None:
+    result = interrupted_run(tmp_path, SA_RESTART, b"", syscall(35, TIMESPEC, 0), b"")
+    assert "nanosleep({tv_sec=10, tv_nsec=0}, NULL) = -1 EINTR (Interrupted system call)" in result.strace()
+    assert result.stats.instructions < 1_000_000  # it did not sleep the 10 s out
+
+
+def test_kill_to_our_pid_runs_the_handler_with_si_user(tmp_path: Path) -> None:
+    setup, action = install(SIGUSR1)
+    # exit(si_code + si_pid): SI_USER is 0
+    handler = check_signo(SIGUSR1) + b"\x8b\x7e\x10" + b"\x03\x7e\x08" + EXIT_WITH_RDI
+    main = setup + syscall(62, PID, SIGUSR1) + exit_group(BAD_STATUS)
+    result = api.run(program(tmp_path, {0: main, HANDLER_AT: handler}, action))
+    assert result.report == ""
+    assert result.exit_status == PID & 0xFF
+    assert "kill(1000, SIGUSR1) = 0" in result.strace()
+
+
+def test_kill_default_actions_and_other_processes(tmp_path: Path) -> None:
+    ignored = api.run(program(tmp_path, {0: syscall(62, PID, SIGCHLD) + exit_group(5)}))
+    assert ignored.exit_status == 5
+    others = api.run(program(tmp_path, {0: syscall(62, 1, 0) + guest.exit_with_rax()}))
+    assert others.exit_status == status_of(ESRCH)
+    everyone = api.run(
+        program(tmp_path, {0: syscall(62, -1 & 0xFFFF_FFFF_FFFF_FFFF, SIGTERM) + guest.exit_with_rax()})
+    )
+    assert everyone.exit_status == status_of(ESRCH)  # kill(-1) spares the sender; there is no one else
+    killed = api.run(program(tmp_path, {0: syscall(62, 0, SIGTERM) + exit_group(5)}))
+    assert (killed.exit_status, killed.signal) == (128 + SIGTERM, SIGTERM)
+
+
+def test_kill_goes_to_a_thread_that_does_not_block_it(tmp_path: Path) -> None:
+    """Main blocks SIGUSR1 and sleeps; the child (unblocking it) takes the kill it sends: the
+    handler exits with the tid of the thread it runs on."""
+    setup, action = install(SIGUSR1)
+    handler = syscall(186) + guest.exit_with_rax()  # exit(gettid())
+    block = syscall(14, 0, SIGSET, 0, 8)
+    child = syscall(14, 1, SIGSET, 0, 8) + syscall(62, PID, SIGUSR1) + exit_group(BAD_STATUS)
+    code = with_child(setup + block, syscall(35, TIMESPEC, 0), child)
+    result = api.run(program(tmp_path, {0: code, HANDLER_AT: handler}, data_area(action)))
+    assert result.exit_status == (PID + 1) & 0xFF
+
+
+def test_kill_goes_to_the_main_thread_first_as_on_linux(tmp_path: Path) -> None:
+    """The child sends; main, asleep and not blocking it, takes it (Linux's complete_signal
+    prefers the thread group leader): interrupted, the handler exits with main's tid."""
+    setup, action = install(SIGUSR1)
+    handler = syscall(186) + guest.exit_with_rax()
+    code = with_child(setup, syscall(35, TIMESPEC, 0), syscall(62, PID, SIGUSR1))
+    result = api.run(program(tmp_path, {0: code, HANDLER_AT: handler}, data_area(action)))
+    assert result.exit_status == PID & 0xFF
+
+
+def test_kill_interrupts_the_one_thread_that_takes_it(tmp_path: Path) -> None:
+    """The child blocks SIGUSR1 and sends it: main, asleep, is the only taker: interrupted."""
+    setup, action = install(SIGUSR1)
+    handler = syscall(186) + guest.exit_with_rax()
+    child = syscall(14, 0, SIGSET, 0, 8) + syscall(62, PID, SIGUSR1)
+    code = with_child(setup, syscall(35, TIMESPEC, 0), child)
+    result = api.run(program(tmp_path, {0: code, HANDLER_AT: handler}, data_area(action)))
+    assert result.exit_status == PID & 0xFF
+    assert "nanosleep({tv_sec=10, tv_nsec=0}, NULL) = -1 EINTR (Interrupted system call)" in result.strace()
+
+
+def test_rt_sigpending_reports_a_blocked_pending_signal(tmp_path: Path) -> None:
+    code = (
+        syscall(14, 0, SIGSET, 0, 8)  # block SIGUSR1
+        + syscall(62, PID, SIGUSR1)
+        + syscall(127, BUF, 8)  # rt_sigpending
+        + b"\x0f\xb6\x3c\x25" + struct.pack("<I", BUF + 1)  # movzx edi, byte [BUF+1]: SIGUSR1 is bit 9
+        + EXIT_WITH_RDI
+    )  # fmt: skip
+    result = api.run(program(tmp_path, {0: code}, data_area(b"")))
+    assert result.exit_status == 2
+    assert "rt_sigpending([USR1], 8) = 0" in result.strace()
+
+
+def test_rt_sigtimedwait_takes_a_signal_another_thread_sends(tmp_path: Path) -> None:
+    block = syscall(14, 0, SIGSET, 0, 8)
+    wait = syscall(128, SIGSET, INFO, TIMESPEC, 8)
+    si_pid = b"\x8b\x3c\x25" + struct.pack("<I", INFO + 16)  # mov edi, [INFO+16]
+    exit_with_si_pid = si_pid + EXIT_WITH_RDI
+    if_sigusr1 = b"\x83\xf8\x0a" + b"\x75" + bytes([len(exit_with_si_pid)])  # cmp eax, 10; jne over
+    code = with_child(block, wait + if_sigusr1 + exit_with_si_pid, syscall(62, PID, SIGUSR1))
+    result = api.run(program(tmp_path, {0: code}, data_area(b"")))
+    assert result.exit_status == PID & 0xFF  # returned SIGUSR1 with the sender's pid in the siginfo
+    assert result.stats.instructions < 1_000_000
+
+
+def test_rt_sigtimedwait_times_out_on_the_virtual_clock(tmp_path: Path) -> None:
+    code = syscall(14, 0, SIGSET, 0, 8) + syscall(128, SIGSET, INFO, TIMESPEC, 8) + guest.exit_with_rax()
+    result = api.run(program(tmp_path, {0: code}, data_area(b"", seconds=3)))
+    assert result.exit_status == status_of(EAGAIN)
+    assert result.strace()[-2].endswith("= -1 EAGAIN (Resource temporarily unavailable)")
+
+
+def test_rt_sigsuspend_returns_eintr_and_the_handler_puts_the_mask_back(tmp_path: Path) -> None:
+    """Main blocks SIGUSR1, then suspends with it unblocked; the child's kill wakes it. After the
+    handler, SIGUSR1 is blocked again: exit(second byte of the mask) == 2."""
+    setup, action = install(SIGUSR1)
+    block = syscall(14, 0, SIGSET, 0, 8)
+    suspend = syscall(130, BUF, 8)  # an empty mask: BUF is zero
+    after = syscall(14, 0, 0, INFO, 8) + b"\x0f\xb6\x3c\x25" + struct.pack("<I", INFO + 1) + EXIT_WITH_RDI
+    code = with_child(setup + block, suspend + after, syscall(62, PID, SIGUSR1))
+    pieces = {0: code, HANDLER_AT: b"\xc3", RESTORER_AT: RESTORER}
+    result = api.run(program(tmp_path, pieces, data_area(action)))
+    assert result.report == ""
+    assert result.exit_status == 2
+    assert "rt_sigsuspend([], 8) = -1 EINTR (Interrupted system call)" in result.strace()
