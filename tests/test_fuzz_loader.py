@@ -25,10 +25,11 @@ from pathlib import Path
 
 import pytest
 from conftest import built, examples
-from hypothesis import event, given
+from hypothesis import currently_in_test_context, event, given
 from hypothesis import strategies as st
 
 from emulator import api
+from emulator.toolchains import DEFAULT_GO, GO_VERSIONS
 from loader import LoaderError, load_image
 from loader.elf import ELF64_EHDR, ELF64_PHDR, PT_LOAD, parse_elf_header
 from loader.sections import ELF64_SHDR, find_section, parse_section_headers
@@ -88,6 +89,7 @@ EDGES = {
     ],
 }
 BUDGET = 30_000  # guest instructions per run: enough to get into the Go runtime's start-up
+OLDEST_GO = GO_VERSIONS[0]
 CLEAN_ENDS = {"exit", "signal", "deadlock", "instruction-budget"}
 LOADER_CODES = range(79, 89)
 
@@ -106,8 +108,8 @@ class Layout:
 
 
 @functools.cache
-def layout(stripped: bool) -> Layout:
-    data = built("hello", stripped=stripped).read_bytes()
+def layout(stripped: bool, version: str = DEFAULT_GO) -> Layout:
+    data = built("hello", version, stripped).read_bytes()
     header = ELF64_EHDR.unpack_from(data)
     phoff, shoff, phnum, shnum = header[5], header[6], header[10], header[12]
     loads = tuple(
@@ -142,6 +144,7 @@ MUTATION = st.one_of(
     field_edit("shdr", SHDR_FIELDS),
     st.tuples(st.just("overlap"), st.integers(0, 1 << 16), st.integers(0, 1 << 16), st.integers(0, 1 << 20)),
     st.tuples(st.just("go"), st.integers(0, 1), st.integers(0, 1 << 20), st.binary(min_size=1, max_size=64)),
+    st.tuples(st.just("goword"), st.integers(0, 1), st.integers(0, 15), value_for("Q")),
     st.tuples(st.just("truncate"), st.integers(0, 1 << 24)),
 )
 
@@ -176,9 +179,18 @@ def mutate(base: Layout, mutations: list[tuple]) -> bytes:
             start, size = base.go_regions[mutation[1] % len(base.go_regions)]
             at = start + mutation[2] % max(size, 1)
             data[at : at + len(mutation[3])] = mutation[3]
+        elif kind == "goword":  # a header field of .gopclntab or .go.buildinfo: counts, offsets
+            start, size = base.go_regions[mutation[1] % len(base.go_regions)]
+            struct.pack_into("<Q", data, start + 8 * mutation[2], mutation[3])
         elif kind == "truncate":
             cut = min(cut, mutation[1] % (len(data) + 1))
     return bytes(data[:cut])
+
+
+def note(what: str) -> None:
+    """Count an outcome in hypothesis's statistics (--hypothesis-show-statistics)."""
+    if currently_in_test_context():
+        event(what)
 
 
 def loads_or_refuses_cleanly(path: Path) -> api.RunResult | None:
@@ -188,25 +200,31 @@ def loads_or_refuses_cleanly(path: Path) -> api.RunResult | None:
     except LoaderError as e:
         assert e.message.startswith(str(path)) and "\n" not in e.message, e.message
         assert e.exit_code in LOADER_CODES
-        event(f"refused: {type(e).__name__}")
+        note(f"refused: {type(e).__name__}")
         return None
     symbols = image.symbols  # read lazily: damage there must cost symbols, never raise
     symbols.lookup(image.entry)
     symbols.address_of("main.main")
     result = api.run(path, max_instructions=BUDGET)
     assert result.reason in CLEAN_ENDS, result.report
-    event(f"ran: {result.reason}")
+    note(f"ran: {result.reason}")
     return result
 
 
-@pytest.mark.parametrize("stripped", [False, True], ids=["full", "stripped"])
-@examples(normal=100, long=2500)
+# The newest toolchain, full and stripped, and the oldest (another pclntab layout), stripped.
+BINARIES = [(DEFAULT_GO, False), (DEFAULT_GO, True), (OLDEST_GO, True)]
+
+
+@pytest.mark.parametrize(
+    ("version", "stripped"), BINARIES, ids=[f"{v}-{'stripped' if s else 'full'}" for v, s in BINARIES]
+)
+@examples(normal=80, long=2500)
 @given(mutations=st.lists(MUTATION, min_size=1, max_size=4))
 def test_mutated_go_binary_loads_or_is_refused_cleanly(
-    tmp_path: Path, stripped: bool, mutations: list[tuple]
+    tmp_path: Path, version: str, stripped: bool, mutations: list[tuple]
 ) -> None:
     path = tmp_path / "mutated"
-    path.write_bytes(mutate(layout(stripped), mutations))
+    path.write_bytes(mutate(layout(stripped, version), mutations))
     loads_or_refuses_cleanly(path)
 
 
