@@ -32,7 +32,7 @@ from syscalls.kernel import load_handlers
 from syscalls.table import TABLE
 
 PAGE = 0x1000
-ROW = struct.Struct("<7Q")
+ROW = struct.Struct("<8Q")  # number, six arguments, chain (first argument = previous result)
 MAX_ROWS = 64
 TABLE_ADDR = guest.BASE + 0x1000
 SCRATCH = TABLE_ADDR + MAX_ROWS * ROW.size + PAGE & ~(PAGE - 1)  # page aligned, after the table
@@ -55,6 +55,9 @@ SIGNALS = {62, 129, 200, 234, 297, 424, 37, 38, 222, 223}
 # mprotect munmap mremap madvise shmat shmctl shmdt remap_file_pages pkey_mprotect
 REMAPS = {10, 11, 25, 28, 30, 31, 67, 216, 329}
 EXCLUDED = ENDS_OR_FORKS | SIGNALS | REMAPS
+# ...except on what the previous call returned (a fresh mmap, or an errno: no address of ours),
+# one page at most: munmap, mprotect, madvise.
+ON_PREVIOUS_RESULT = [11, 10, 28]
 # Calls that can wait forever in a guest with one thread: a deadlock report is then the right end.
 MAY_BLOCK = {
     "read",
@@ -86,7 +89,8 @@ UNKNOWN = [335, 400, 460, 512, 1000, 0x4000_0000, 0x4000_0001, U64]  # gaps, x32
 
 
 def loop_code() -> bytes:
-    """rbx = table; r12 = rows; for each row: load rax, rdi, rsi, rdx, r10, r8, r9; syscall."""
+    """For each row at rbx (r12 rows): load rax, rdi, rsi, rdx, r10, r8, r9; if the row's chain
+    word is set, rdi = the previous call's result (r13); syscall; r13 = rax."""
     body = (
         b"\x48\x8b\x03"  # mov rax, [rbx]
         b"\x48\x8b\x7b\x08"  # mov rdi, [rbx+8]
@@ -94,13 +98,16 @@ def loop_code() -> bytes:
         b"\x48\x8b\x53\x18"  # mov rdx, [rbx+24]
         b"\x4c\x8b\x53\x20"  # mov r10, [rbx+32]
         b"\x4c\x8b\x43\x28"  # mov r8, [rbx+40]
-        b"\x4c\x8b\x4b\x30" + guest.SYSCALL + b"\x48\x83\xc3\x38"  # mov r9, [rbx+48]  # add rbx, 56
+        b"\x4c\x8b\x4b\x30"  # mov r9, [rbx+48]
+        b"\x48\x83\x7b\x38\x00"  # cmp qword [rbx+56], 0
+        b"\x74\x03"  # je over the next instruction
+        b"\x4c\x89\xef" + guest.SYSCALL + b"\x49\x89\xc5"  # mov rdi, r13  # mov r13, rax
+        b"\x48\x83\xc3\x40"  # add rbx, 64
         b"\x49\xff\xcc"  # dec r12
     )
     check = b"\x4d\x85\xe4" + b"\x74" + bytes([len(body) + 2])  # test r12, r12; jz done
     back = -(len(check) + len(body) + 2)
-    loop = check + body + b"\xeb" + struct.pack("<b", back)  # jmp loop
-    return loop
+    return check + body + b"\xeb" + struct.pack("<b", back)  # jmp back to the check
 
 
 def program(tmp_path: Path, rows: list[tuple[int, ...]], scratch: bytes = b"") -> Path:
@@ -125,6 +132,11 @@ def run_batch(tmp_path: Path, rows: list[tuple[int, ...]], scratch: bytes = b"")
     result = api.run(program(tmp_path, rows, scratch), max_instructions=10_000_000)
     assert result.reason != "internal-error", result.report
     return result
+
+
+def row(call: tuple[int, ...]) -> tuple[int, ...]:
+    """A table row for ``call`` (number and leading arguments), unchained."""
+    return (*call, *[0] * (8 - len(call)))
 
 
 def signed(value: int) -> int:
@@ -156,14 +168,29 @@ NUMBER = st.one_of(
 def safe(row: tuple[int, ...]) -> tuple[int, ...]:
     """Keep a row off the guest's own code and table (a random pointer there would rewrite the
     program, not test the kernel) and keep mmap from replacing them with MAP_FIXED."""
-    nr, *args = row
+    nr, *args, chain = row
     args = [SCRATCH + a % PAGE if guest.BASE <= a < SCRATCH else a for a in args]
     if nr == MMAP:
         args[3] &= ~(MAP_FIXED | MAP_FIXED_NOREPLACE)
-    return (nr, *args)
+    if nr in ON_PREVIOUS_RESULT:
+        chain, args[1] = 1, args[1] % (PAGE + 1)
+    return (nr, *args, chain)
 
 
-ROWS = st.lists(st.tuples(NUMBER, ARG, ARG, ARG, ARG, ARG, ARG).map(safe), min_size=1, max_size=MAX_ROWS)
+ROWS = st.lists(
+    st.tuples(
+        st.one_of(NUMBER, st.sampled_from(ON_PREVIOUS_RESULT)),
+        ARG,
+        ARG,
+        ARG,
+        ARG,
+        ARG,
+        ARG,
+        st.integers(0, 1),
+    ).map(safe),
+    min_size=1,
+    max_size=MAX_ROWS,
+)
 
 
 # What the scratch page holds for the calls that read structures from it: pointers and numbers
@@ -247,11 +274,22 @@ KNOWN_ANSWERS = {
 def test_known_bad_calls_get_the_errno_linux_gives(tmp_path: Path) -> None:
     """All in one guest: each row's answer, by case name, against Linux's."""
     cases = sorted(KNOWN_ANSWERS)
-    rows = [(*call, *[0] * (7 - len(call))) for call, _ in (KNOWN_ANSWERS[c] for c in cases)]
+    rows = [row(call) for call, _ in (KNOWN_ANSWERS[c] for c in cases)]
     result = run_batch(tmp_path, rows)
     assert (result.reason, result.exit_status) == ("exit", MARKER), result.report
     got = {case: errno.name(-signed(e.result)) for case, e in zip(cases, result.syscalls, strict=False)}
     assert got == {case: errno.name(KNOWN_ANSWERS[case][1]) for case in cases}
+
+
+def test_a_chained_row_works_on_the_previous_result(tmp_path: Path) -> None:
+    """mmap then munmap/madvise of exactly what it returned: the chain the random batches use."""
+    anonymous = row((MMAP, 0, PAGE, 3, 0x22, U64, 0))
+    rows = [anonymous, (11, 0, PAGE, 0, 0, 0, 0, 1), anonymous, (28, 0, PAGE, 4, 0, 0, 0, 1)]
+    result = run_batch(tmp_path, rows)
+    assert (result.reason, result.exit_status) == ("exit", MARKER), result.report
+    first, unmap, second, advise = result.syscalls[:4]
+    assert (unmap.args[0], unmap.result) == (first.result, 0)
+    assert (advise.args[0], advise.result) == (second.result, 0)
 
 
 LONG_NAME = b"a" * 300  # NAME_MAX is 255
@@ -271,7 +309,7 @@ HOSTILE_PATHS = {
 )
 def test_a_path_component_over_name_max_is_enametoolong(tmp_path: Path) -> None:
     cases = sorted(HOSTILE_PATHS)
-    rows = [(*call, *[0] * (7 - len(call))) for call, _ in (HOSTILE_PATHS[c] for c in cases)]
+    rows = [row(call) for call, _ in (HOSTILE_PATHS[c] for c in cases)]
     result = run_batch(tmp_path, rows, LONG_NAME + b"\0")
     assert (result.reason, result.exit_status) == ("exit", MARKER), result.report
     got = {case: errno.name(-signed(e.result)) for case, e in zip(cases, result.syscalls, strict=False)}
