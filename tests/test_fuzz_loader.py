@@ -174,7 +174,7 @@ def mutate(base: Layout, mutations: list[tuple]) -> bytes:
             vaddr = ELF64_PHDR.unpack_from(data, base.phoff + lower * ELF64_PHDR.size)[3]
             at = base.phoff + upper * ELF64_PHDR.size + PHDR_FIELDS["p_vaddr"][0]
             if at + 8 <= len(data):
-                struct.pack_into("<Q", data, at, vaddr + (mutation[3] & ~0xFFF))
+                struct.pack_into("<Q", data, at, (vaddr + (mutation[3] & ~0xFFF)) % (1 << 64))
         elif kind == "go":
             start, size = base.go_regions[mutation[1] % len(base.go_regions)]
             at = start + mutation[2] % max(size, 1)
