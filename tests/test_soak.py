@@ -1,12 +1,13 @@
 """A short soak: the goroutines fixture again and again in one process through the Python API.
 
 ``make soak`` runs 200; here 15 plus 10 keep the normal suite fast. The
-bounds come from measurements (``python -m emulator.soak``): each dead
-machine used to stay alive until Python's cycle collector reached it, about
-15 MiB each (RSS 50 -> 160 MiB over 60 runs), and every run leaked its
-capstone handle (about 100 KiB, even with the collector forced). Now RSS
-moves by about 1.2 MiB over 10 runs (garbage not yet collected, which
-plateaus) and by under 100 KiB over 10 runs with the collector forced.
+bounds come from measurements (``python -m emulator.soak --runs 200``, with
+and without ``--collect``). Before this test's fixes each dead machine
+stayed alive until Python's cycle collector reached it, about 15 MiB each
+(RSS 54 -> 154 -> 266 MiB at runs 1, 20 and 200), and every run leaked its
+capstone handle (about 90 KiB, +16 MiB over runs 20-200 even with the
+collector forced). Now: 44 -> 53 -> 57 MiB, flat from run 100 on, and
++0.2 MiB over runs 20-200 with the collector forced.
 """
 
 from __future__ import annotations
