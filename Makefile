@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: env run test fixtures fixtures-all bench matrix conformance lint fuzz clean
+.PHONY: env run test fixtures fixtures-all bench matrix conformance lint fuzz soak clean
 
 $(STAMP): pyproject.toml emulator/_native.c
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,15 @@ conformance: env
 
 bench: fixtures
 	$(BIN)/python -m emulator.bench
+
+# The fuzz tests with the long hypothesis profile (thousands of examples per target).
+fuzz: fixtures
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) \
+		tests/test_fuzz_loader.py tests/test_fuzz_syscalls.py tests/test_fuzz_stracelog.py
+
+# goroutines 200 times in one process: every output checked, host RSS reported.
+soak: fixtures
+	$(BIN)/python -m emulator.soak --runs 200
 
 lint: env
 	$(BIN)/python -m ruff check emulator syscalls loader tests

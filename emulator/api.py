@@ -190,6 +190,7 @@ def run(
         outcome = machine.run()
     finally:
         machine.kernel.vfs.close()
+        machine.close()  # its engine's native memory now, not at the next cycle collection
     return RunResult(
         exit_status=outcome.status,
         reason=outcome.reason,

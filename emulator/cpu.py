@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import struct
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -215,6 +216,8 @@ class Cpu:
         self._capstone = ctypes.c_size_t()
         if libcapstone.cs_open(CS_ARCH_X86, CS_MODE_64, ctypes.byref(self._capstone)) != 0:
             raise RuntimeError("capstone cannot decode x86-64")
+        # cs_close when the Cpu goes, or at close(): each open handle holds about 100 KiB natively.
+        self._release_capstone = weakref.finalize(self, libcapstone.cs_close, ctypes.byref(self._capstone))
         self.work = WorkCounter()
         self.work.stop = _address(uclib.uc_emu_stop)
         self.work.mem_read = _address(uclib.uc_mem_read)
@@ -264,6 +267,21 @@ class Cpu:
             | UC_HOOK_MEM_FETCH_PROT,
             self._on_bad_access,
         )
+
+    def close(self) -> None:
+        """Free the engine (guest memory, translated code) and the disassembler now.
+
+        The hooks make the Cpu, its Uc and the Machine one reference cycle, so
+        without this they wait for Python's cycle collector, which cannot see
+        the tens of MiB of native memory behind a few small objects: a loop of
+        runs then holds several dead engines. Nothing may use the Cpu after.
+        """
+        self._release_capstone()
+        handle = self.uc._uch
+        if handle:
+            uclib.uc_close(handle)
+            handle.value = None  # the binding's finalizer holds this same object: it then skips it
+        del self.work  # its 1 MiB block cache was the native hooks' to use
 
     # -- hooks -------------------------------------------------------------
 

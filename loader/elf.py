@@ -91,6 +91,9 @@ PAGE_SIZE = 0x1000
 USER_SPACE_END = 0x7FFF_FFFF_F000
 MMAP_MIN_ADDR = 0x10000
 MAX_SEGMENT_MEMSZ = 4 << 30
+# All PT_LOADs together: the emulator maps the whole image up front inside its guest memory limit
+# (4 GiB by default, with the stack and Go's heap still to come), so more than this cannot run.
+MAX_IMAGE_MEMSZ = 2 << 30
 MAX_PHDR_TABLE = 65536
 
 _TYPE_NAMES = {
@@ -241,6 +244,11 @@ def check_load_segments(loads: Sequence[ProgramHeader], file_size: int, load_bia
         raise BadSegment(path, "has no PT_LOAD segment, so nothing to load")
     for index, ph in enumerate(loads):
         _check_one_load(ph, index, file_size, load_bias, path)
+    total = sum(ph.p_memsz for ph in loads)
+    if total > MAX_IMAGE_MEMSZ:
+        raise BadSegment(
+            path, f"PT_LOAD segments need {total:#x} bytes together, over the 2 GiB an image may use"
+        )
     ordered = sorted(loads, key=lambda p: p.p_vaddr)
     for lower, upper in itertools.pairwise(ordered):
         if lower.p_memsz and lower.p_vaddr + lower.p_memsz > upper.p_vaddr:

@@ -1,13 +1,38 @@
-"""Shared pytest helpers."""
+"""Shared pytest helpers, and the hypothesis profiles.
+
+Two profiles: ``default`` for the normal run (few examples, derandomized so
+every run and CI tries the same inputs) and ``fuzz`` for ``make fuzz``
+(``HYPOTHESIS_PROFILE=fuzz``: many examples, random). Fuzz tests pick their
+example counts with :func:`examples`.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from emulator.toolchains import DEFAULT_GO, build_fixture
+
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
+_LONG = PROFILE == "fuzz"
+
+_COMMON = {
+    "deadline": None,  # examples run the emulator: their time is measured in benchmarks, not here
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    "print_blob": True,
+}
+settings.register_profile("default", derandomize=True, database=None, **_COMMON)
+settings.register_profile("fuzz", derandomize=False, **_COMMON)
+settings.load_profile(PROFILE)
+
+
+def examples(normal: int, long: int) -> settings:
+    """Settings with ``normal`` examples in the normal run, ``long`` under ``make fuzz``."""
+    return settings(max_examples=long if _LONG else normal)
 
 
 @functools.cache

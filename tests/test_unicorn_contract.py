@@ -7,6 +7,7 @@ the tests need nothing but unicorn.
 from __future__ import annotations
 
 import ctypes
+import gc
 
 import pytest
 import unicorn
@@ -142,3 +143,17 @@ def test_rdtsc_hook_is_accepted_by_the_c_api() -> None:
         ctypes.c_int(x86.UC_X86_INS_RDTSC),
     )
     assert status == 0
+
+
+def test_closing_a_cpu_early_leaves_the_bindings_finalizer_nothing_to_free() -> None:
+    """Cpu.close calls uc_close itself and zeroes the handle object; the binding's finalizer holds
+    that same object, so when the Uc is collected it skips it instead of closing it twice."""
+    cpu = _cpu(NOP + SYSCALL)
+    uc = cpu.uc
+    finalizer_args = uc._Uc__finalizer.peek()[2]
+    assert finalizer_args[0] is uc._uch
+    cpu.run(CODE, 100)
+    cpu.close()
+    assert not finalizer_args[0]  # NULL: release_handle does nothing with it
+    del cpu, uc
+    gc.collect()  # a double uc_close would crash the process here
