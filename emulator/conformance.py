@@ -274,21 +274,25 @@ def run_emulated(
     max_instructions: int = DEFAULT_MAX_INSTRUCTIONS,
 ) -> TestRun:
     """In a child process whose cwd is the package directory: the guest's relative paths
-    resolve there, and a hang is ended by the wall timeout without taking us with it."""
+    resolve there, and a hang is ended by the wall timeout without taking us with it. The
+    whole GOROOT is shown read-only at its own path, as the native run sees it: tests read
+    ``../../testdata`` and other packages' sources (testenv.GOROOT)."""
+    root = os.path.realpath(goroot(version))
     cmd = [
         sys.executable,
         "-m",
         "emulator",
         "run",
         str(build(pkg.path, version)),
+        f"--mount={root}:{root}:ro",
         *(f"--env={key}={value}" for key, value in guest_env().items()),
         f"--cpus={host_cpus()}",
         f"--max-instructions={max_instructions}",
         "--",
         *test_args(pkg),
     ]
-    root = Path(__file__).resolve().parents[1]
-    return _run(cmd, source_dir(pkg.path, version), timeout, {"PYTHONPATH": str(root)})
+    here = Path(__file__).resolve().parents[1]
+    return _run(cmd, source_dir(pkg.path, version), timeout, {"PYTHONPATH": str(here)})
 
 
 @dataclass
