@@ -80,6 +80,10 @@ _OS_SUBPROCESSES = _only(
     "TestUNIXProcessAlive",
 )
 
+# Host directories the emulated run also sees read-only: os's tests open, list and chdir into
+# /usr/bin as "a system directory" (TestChdirAndGetwd, TestReaddirnamesOneAtATime).
+HOST_DIRS = ("/usr/bin",)
+
 PACKAGES = (
     Package("strconv", "compute"),
     Package("strings", "compute"),
@@ -276,15 +280,16 @@ def run_emulated(
     """In a child process whose cwd is the package directory: the guest's relative paths
     resolve there, and a hang is ended by the wall timeout without taking us with it. The
     whole GOROOT is shown read-only at its own path, as the native run sees it: tests read
-    ``../../testdata`` and other packages' sources (testenv.GOROOT)."""
+    ``../../testdata`` and other packages' sources (testenv.GOROOT); so are HOST_DIRS."""
     root = os.path.realpath(goroot(version))
+    shown = [f"--mount={root}:{root}:ro", *(f"--mount={d}:{d}:ro" for d in HOST_DIRS if os.path.isdir(d))]
     cmd = [
         sys.executable,
         "-m",
         "emulator",
         "run",
         str(build(pkg.path, version)),
-        f"--mount={root}:{root}:ro",
+        *shown,
         *(f"--env={key}={value}" for key, value in guest_env().items()),
         f"--cpus={host_cpus()}",
         f"--max-instructions={max_instructions}",

@@ -710,6 +710,12 @@ def copy_file_range(
         return -errno.EBADF
     start_in = read_u64(k.mem, off_in) if off_in else src.offset
     start_out = read_u64(k.mem, off_out) if off_out else dst.offset
+    src_st, dst_st = src._now_stat(), dst._now_stat()
+    if (src_st.st_dev, src_st.st_ino) == (dst_st.st_dev, dst_st.st_ino):
+        # Within one file the ranges may not overlap (Linux's check; Go then reads and writes).
+        count = max(0, min(len_, src_st.st_size - start_in))
+        if start_out + count > start_in and start_out < start_in + count:
+            return -errno.EINVAL
     data = _host(os.pread, src.host_fd, min(len_, MAX_IO), start_in)
     written = dst._put(k, data, start_out) if data else 0
     for ptr, f, start in ((off_in, src, start_in), (off_out, dst, start_out)):

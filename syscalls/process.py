@@ -268,3 +268,36 @@ def fork(k: Kernel, t: Task) -> int:
 @handles
 def vfork(k: Kernel, t: Task) -> int:
     return k.refuse("vfork")
+
+
+WNOHANG, WUNTRACED, WEXITED, WCONTINUED, WNOWAIT = 1, 2, 4, 8, 0x1000000
+_WAIT_CLONE_BITS = 0x20000000 | 0x40000000 | 0x80000000  # __WNOTHREAD, __WALL, __WCLONE
+P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
+
+
+@handles
+def wait4(k: Kernel, t: Task, pid: int, wstatus: int, options: int, rusage: int) -> int:
+    """The guest never has a child (fork and execve are refused): after Linux's argument
+    checks every wait answers ECHILD, which is what os.Process.Wait reports."""
+    if options & ~(WNOHANG | WUNTRACED | WCONTINUED | _WAIT_CLONE_BITS):
+        return -errno.EINVAL
+    if signed32(pid) == -(2**31):
+        return -errno.ESRCH
+    return -errno.ECHILD
+
+
+@handles
+def waitid(k: Kernel, t: Task, idtype: int, ident: int, infop: int, options: int, rusage: int) -> int:
+    """As wait4: no children, so ECHILD once the arguments pass Linux's checks."""
+    if options & ~(WNOHANG | WNOWAIT | WEXITED | WUNTRACED | WCONTINUED | _WAIT_CLONE_BITS):
+        return -errno.EINVAL
+    if not options & (WEXITED | WUNTRACED | WCONTINUED):
+        return -errno.EINVAL
+    ident = signed32(ident)
+    if (idtype == P_PID and ident <= 0) or (idtype == P_PGID and ident < 0):
+        return -errno.EINVAL
+    if idtype == P_PIDFD:  # pidfd_open is refused, so no descriptor is a pidfd
+        return -errno.EINVAL if ident in k.fds.files else -errno.EBADF
+    if idtype not in (P_ALL, P_PID, P_PGID):
+        return -errno.EINVAL
+    return -errno.ECHILD

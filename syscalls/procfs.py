@@ -50,8 +50,12 @@ class SynDir:
 
 @dataclass(frozen=True)
 class SynFile:
+    """A generated file. ``size`` is what stat reports: None for 0, as procfs and sysfs files
+    do; /etc files report their length as files on a disk do (os.Stat(...).Size() == read)."""
+
     make: Callable[[], bytes]
     mode: int = 0o444
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,7 @@ def synthetic_tree(k: Kernel) -> dict[str, Entry]:
         "/proc/meminfo": SynFile(_fixed(_meminfo())),
         "/proc/sys/kernel/hostname": SynFile(_fixed(k.config.hostname.encode() + b"\n"), mode=0o644),
         "/proc/sys/kernel/osrelease": SynFile(_fixed(b"6.1.0-emulator\n")),
+        "/proc/sys/fs/pipe-max-size": SynFile(_fixed(b"1048576\n"), mode=0o644),  # Linux's default
         "/dev": SynDir(0o755),
         "/dev/fd": SynLink("/proc/self/fd"),
         "/dev/stdin": SynLink("/proc/self/fd/0"),
@@ -198,8 +203,10 @@ def synthetic_tree(k: Kernel) -> dict[str, Entry]:
     tree.update(_process_tree(k, f"/proc/{pid}"))
     for name, rdev in DEVICES.items():
         tree[f"/dev/{name}"] = SynDevice(name, rdev)
-    for path, data in (*SYNTHETIC_FILES.items(), *ETC_FILES.items()):
-        tree[path] = SynFile(_fixed(data), mode=0o644 if path.startswith("/etc") else 0o444)
+    for path, data in SYNTHETIC_FILES.items():
+        tree[path] = SynFile(_fixed(data))
+    for path, data in ETC_FILES.items():
+        tree[path] = SynFile(_fixed(data), mode=0o644, size=len(data))
     for path in list(tree):  # every ancestor of a generated path is a directory
         parent = os.path.dirname(path)
         while parent != "/" and parent not in tree:

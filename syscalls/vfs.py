@@ -498,7 +498,7 @@ class Vfs:
             elif node.kind == LNK:
                 size = len(os.fsencode(self.readlink(node)))
         elif isinstance(node.entry, SynFile):
-            mode = node.entry.mode
+            mode, size = node.entry.mode, node.entry.size or 0
         elif isinstance(node.entry, SynDir):
             mode, nlink = node.entry.mode, 2
         elif isinstance(node.entry, SynLink):

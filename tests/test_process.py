@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
+import guest
 import pytest
 from conftest import built
 
 from emulator import api
 from emulator.clock import BOOT_NS
+from syscalls.errno import EBADF, ECHILD, EINVAL
 from syscalls.kernel import KernelConfig
 
 CONFIG = KernelConfig()
@@ -104,3 +107,21 @@ def test_the_refusal_is_reported_once_at_exit() -> None:
         "emulator: this program starts subprocesses; not supported yet (clone 2x answered ENOSYS)"
     ]
     assert proc.stderr.rstrip().endswith(notes[0])
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (guest.syscall(61, -1 & 0xFFFF_FFFF_FFFF_FFFF, 0, 0, 0), -ECHILD),  # wait4(-1, NULL, 0, NULL)
+        (guest.syscall(61, -1 & 0xFFFF_FFFF_FFFF_FFFF, 0, 0x10, 0), -EINVAL),  # an unknown option
+        (guest.syscall(247, 0, 0, 0, 4), -ECHILD),  # waitid(P_ALL, 0, NULL, WEXITED)
+        (guest.syscall(247, 0, 0, 0, 0), -EINVAL),  # waitid without WEXITED|WSTOPPED|WCONTINUED
+        (guest.syscall(247, 3, 1, 0, 4), -EINVAL),  # P_PIDFD on stdout: not a pidfd
+        (guest.syscall(247, 3, 99, 0, 4), -EBADF),  # P_PIDFD on a closed fd
+    ],
+)
+def test_waits_answer_echild_as_nothing_is_ever_a_child(tmp_path: Path, call: bytes, expected: int) -> None:
+    """os.Process.Wait on a pid that is not our child must see ECHILD (os's TestProcessAlreadyDone)."""
+    path = tmp_path / "guest"
+    path.write_bytes(guest.elf(call + guest.exit_with_rax()))
+    assert api.run(path).exit_status == expected & 0xFF

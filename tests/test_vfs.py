@@ -15,7 +15,8 @@ from conftest import built
 from guest import SYSCALL, exit_group, exit_with_rax, syscall
 
 from emulator import api, cli, exitcodes, toolchains
-from syscalls.errno import ELOOP, ENOENT, ENOTDIR, EXDEV, SyscallError
+from syscalls.errno import EINVAL, ELOOP, ENOENT, ENOTDIR, EXDEV, SyscallError
+from syscalls.procfs import ETC_FILES
 from syscalls.vfs import FIXED_TIME_NS, RESOLVE_BENEATH, RESOLVE_IN_ROOT, Vfs
 
 DATA = guest.BASE + 0x800
@@ -163,6 +164,18 @@ def test_generated_files(path: str, expected: bytes) -> None:
     result = api.run(built("argsenv"), [path])
     assert result.exit_status == 0, result.stdout
     assert expected in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("path", "size"), [("/etc/hosts", len(ETC_FILES["/etc/hosts"])), ("/proc/meminfo", 0)]
+)
+def test_stat_size_of_generated_files(tmp_path: Path, path: str, size: int) -> None:
+    """An /etc file's size is its length, as on a disk (os.Stat and a read agree: os's TestStat);
+    a /proc file's is 0, as Linux's."""
+    buf = DATA + 0x100
+    code = syscall(4, DATA, buf) + guest.mov_edi_from(buf + 48) + guest.mov_eax(231) + SYSCALL
+    result = api.run(program(tmp_path, code, path.encode() + b"\0"))
+    assert result.exit_status == size & 0xFF and size < 0x100
 
 
 def test_etc_localtime_is_absent_so_go_uses_utc() -> None:
@@ -407,3 +420,38 @@ def test_diff_takes_mounts_and_refuses_a_bad_one_before_running(capfd: pytest.Ca
     err = capfd.readouterr().err
     assert status == exitcodes.USAGE
     assert err == "emulator: --mount '/nonexistent-host-dir:/x': no such host path '/nonexistent-host-dir'\n"
+
+
+@pytest.mark.parametrize(("out_offset", "expected"), [(0, -EINVAL & 0xFF), (6, -EINVAL & 0xFF), (12, 12)])
+def test_copy_file_range_refuses_overlapping_ranges_of_one_file(
+    tmp_path: Path, out_offset: int, expected: int
+) -> None:
+    """Linux answers EINVAL, and Go's io.Copy(f, f) then falls back to read and write (os's
+    TestCopyFile/CopyFileItself); ranges apart are copied."""
+    text, offsets = DATA + 0x40, DATA + 0x80
+    mov_rdi_rbx, mov_rdx_rbx = b"\x48\x89\xdf", b"\x48\x89\xda"
+    code = (
+        syscall(2, DATA, 0o102, 0o644)  # open("/tmp/f", O_CREAT|O_RDWR)
+        + b"\x48\x89\xc3"  # mov rbx, rax
+        + mov_rdi_rbx
+        + guest.mov_rsi(text)
+        + b"\x48\xba"
+        + (12).to_bytes(8, "little")
+        + guest.mov_eax(1)
+        + SYSCALL
+        + mov_rdi_rbx
+        + guest.mov_rsi(offsets)
+        + mov_rdx_rbx
+        + guest.mov_r10(offsets + 8)
+        + b"\x49\xb8"
+        + (100).to_bytes(8, "little")  # mov r8, 100
+        + b"\x49\xb9"
+        + bytes(8)  # mov r9, 0
+        + guest.mov_eax(326)
+        + SYSCALL
+        + exit_with_rax()
+    )
+    data = (
+        b"/tmp/f".ljust(0x40, b"\0") + b"hello world!".ljust(0x40, b"\0") + struct.pack("<QQ", 0, out_offset)
+    )
+    assert api.run(program(tmp_path, code, data)).exit_status == expected
