@@ -460,6 +460,16 @@ def _owner_may(node: Node, want: int, k: Kernel) -> bool:
     return all(mode & (bit << 6) for bit in (R_OK, W_OK, X_OK) if want & bit)
 
 
+def _may_change_entries(k: Kernel, target: Node | Missing) -> None:
+    """Creating, removing or renaming a name needs write and search permission on its directory
+    (EACCES): RemoveAll in a read-only directory fails, as os's tests expect of a non-root user."""
+    parent = (
+        target.parent if isinstance(target, Missing) else k.vfs.lookup(target.path.rsplit("/", 1)[0] or "/")
+    )
+    if parent is not None and parent.host is not None and not _owner_may(parent, W_OK | X_OK, k):
+        raise SyscallError(errno.EACCES)
+
+
 # -- open and close --------------------------------------------------------------------------
 
 
@@ -484,6 +494,7 @@ def _open(k: Kernel, dirfd: int, path: str, flags: int, mode: int, resolve_flags
         if found.must_dir or flags & O_DIRECTORY:
             return -errno.EISDIR
         k.vfs.check_writable(found)
+        _may_change_entries(k, found)
         host = _host_child(found)
         host_fd = _host(os.open, host, O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | acc, 0o600)
         os.fchmod(host_fd, mode & 0o7777 & ~k.vfs.umask)
@@ -1050,6 +1061,7 @@ def _missing(k: Kernel, dirfd: int, pathname: int) -> Missing:
     if not isinstance(found, Missing):
         raise SyscallError(errno.EEXIST)
     k.vfs.check_writable(found)
+    _may_change_entries(k, found)
     return found
 
 
@@ -1101,6 +1113,7 @@ def unlinkat(k: Kernel, t: Task, dirfd: int, pathname: int, flags: int) -> int:
     assert isinstance(node, Node)
     _not_mount_point(k, node)
     k.vfs.check_writable(node)
+    _may_change_entries(k, node)
     assert node.host is not None
     if flags & AT_REMOVEDIR:
         if node.kind != DIR:
@@ -1142,6 +1155,8 @@ def renameat2(
     _not_mount_point(k, old)
     k.vfs.check_writable(old)
     k.vfs.check_writable(new)
+    _may_change_entries(k, old)
+    _may_change_entries(k, new)
     if isinstance(new, Node):
         _not_mount_point(k, new)
         if flags & RENAME_NOREPLACE:

@@ -15,7 +15,7 @@ from conftest import built
 from guest import SYSCALL, exit_group, exit_with_rax, syscall
 
 from emulator import api, cli, exitcodes, toolchains
-from syscalls.errno import EINVAL, ELOOP, ENOENT, ENOTDIR, EXDEV, SyscallError
+from syscalls.errno import EACCES, EINVAL, ELOOP, ENOENT, ENOTDIR, EXDEV, SyscallError
 from syscalls.procfs import ETC_FILES
 from syscalls.vfs import FIXED_TIME_NS, RESOLVE_BENEATH, RESOLVE_IN_ROOT, Vfs
 
@@ -455,3 +455,20 @@ def test_copy_file_range_refuses_overlapping_ranges_of_one_file(
         b"/tmp/f".ljust(0x40, b"\0") + b"hello world!".ljust(0x40, b"\0") + struct.pack("<QQ", 0, out_offset)
     )
     assert api.run(program(tmp_path, code, data)).exit_status == expected
+
+
+@pytest.mark.parametrize(("call", "name"), [(83, b"/tmp/ro/new"), (87, b"/tmp/ro/file")])
+def test_a_directory_without_write_permission_refuses_new_and_removed_names(
+    tmp_path: Path, call: int, name: bytes
+) -> None:
+    """The guest (uid 1000) owns every file, so a 0555 directory refuses mkdir and unlink inside it
+    with EACCES, as Linux does for a non-root owner (os's TestRemoveAllButReadOnlyAndPathError)."""
+    code = (
+        syscall(83, DATA, 0o755)  # mkdir /tmp/ro
+        + syscall(2, DATA + 0x40, 0o101, 0o644)  # open /tmp/ro/file O_CREAT|O_WRONLY
+        + syscall(90, DATA, 0o555)  # chmod /tmp/ro 0555
+        + syscall(call, DATA + 0x80, 0o755)
+        + exit_with_rax()
+    )
+    data = b"/tmp/ro".ljust(0x40, b"\0") + b"/tmp/ro/file".ljust(0x40, b"\0") + name + b"\0"
+    assert api.run(program(tmp_path, code, data)).exit_status == -EACCES & 0xFF
