@@ -21,7 +21,7 @@ from syscalls import errno
 from syscalls.abi import read_u64, write_u64
 from syscalls.errno import LimitError, SyscallError
 from syscalls.kernel import Kernel, Task, handles
-from syscalls.kinds import signed32, signed64
+from syscalls.kinds import PATH_MAX, signed32, signed64
 from syscalls.outcome import Outcome
 from syscalls.procfs import SynDevice, SynFile, SynLink
 from syscalls.vfs import (
@@ -39,6 +39,7 @@ from syscalls.vfs import (
     Missing,
     Node,
     StatInfo,
+    reachable,
 )
 
 AT_FDCWD = -100
@@ -313,7 +314,7 @@ class DirFile(NodeFile):
         assert self.node is not None
         if self.node.host is not None:
             with contextlib.suppress(OSError):
-                self.node.hostst = os.lstat(self.node.host)
+                self.node.hostst = _on_host(os.lstat, (self.node.host,))
         return k.vfs.stat(self.node)
 
     def entries(self, k: Kernel) -> list[tuple[int, int, str]]:
@@ -373,6 +374,13 @@ def _host(func: Callable[..., T], *args: object, **kwargs: object) -> T:
         return func(*args, **kwargs)
     except OSError as e:
         raise SyscallError(e.errno or errno.EIO) from e
+
+
+def _on_host(func: Callable[..., T], paths: tuple[str, ...], *args: object, **kwargs: object) -> T:
+    """``_host`` with the host paths first, each made short enough for the host (vfs.reachable)."""
+    with contextlib.ExitStack() as stack:
+        short = [stack.enter_context(reachable(p)) for p in paths]
+        return _host(func, *short, *args, **kwargs)
 
 
 def _seek(f: OpenFile, offset: int, whence: int, size: int) -> int:
@@ -496,7 +504,7 @@ def _open(k: Kernel, dirfd: int, path: str, flags: int, mode: int, resolve_flags
         k.vfs.check_writable(found)
         _may_change_entries(k, found)
         host = _host_child(found)
-        host_fd = _host(os.open, host, O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | acc, 0o600)
+        host_fd = _on_host(os.open, (host,), O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | acc, 0o600)
         os.fchmod(host_fd, mode & 0o7777 & ~k.vfs.umask)
         node = k.vfs.lookup(found.path)
         assert node is not None
@@ -535,7 +543,7 @@ def _open(k: Kernel, dirfd: int, path: str, flags: int, mode: int, resolve_flags
         k.vfs.check_writable(node)
     if not _owner_may(node, (W_OK if acc != O_RDONLY else 0) | (R_OK if acc != O_WRONLY else 0), k):
         return -errno.EACCES
-    host_fd = _host(os.open, node.host, acc | (flags & O_TRUNC) | O_NOFOLLOW | O_CLOEXEC)
+    host_fd = _on_host(os.open, (node.host,), acc | (flags & O_TRUNC) | O_NOFOLLOW | O_CLOEXEC)
     f = HostFile(node.path, flags=kept, node=node, host_fd=host_fd)
     if flags & O_TRUNC:
         k.vfs.modified(f._fresh())
@@ -772,8 +780,8 @@ def truncate(k: Kernel, t: Task, path: int, length: int) -> int:
     k.vfs.check_writable(node)
     if node.kind != REG or node.host is None or not _owner_may(node, W_OK, k):
         return -errno.EACCES
-    _host(os.truncate, node.host, length)
-    node.hostst = os.lstat(node.host)
+    _on_host(os.truncate, (node.host,), length)
+    node.hostst = _on_host(os.lstat, (node.host,))
     k.vfs.modified(node)
     return 0
 
@@ -906,8 +914,8 @@ def _chmod(k: Kernel, node: Node | OpenFile, mode: int) -> int:
         return -errno.EOPNOTSUPP
     k.vfs.check_writable(node)
     assert node.host is not None
-    _host(os.chmod, node.host, mode & 0o7777)
-    node.hostst = os.lstat(node.host)
+    _on_host(os.chmod, (node.host,), mode & 0o7777)
+    node.hostst = _on_host(os.lstat, (node.host,))
     k.vfs.touch(node)
     return 0
 
@@ -1008,6 +1016,8 @@ def umask(k: Kernel, t: Task, mask: int) -> int:
 @handles
 def getcwd(k: Kernel, t: Task, buf: int, size: int) -> int:
     path = os.fsencode(k.vfs.cwd) + b"\0"
+    if len(path) > PATH_MAX:  # Linux's limit, a page; os.Getwd then walks up ".." itself
+        return -errno.ENAMETOOLONG
     if size < len(path):
         return -errno.ERANGE
     k.mem.write(buf, path)
@@ -1080,8 +1090,8 @@ def _not_mount_point(k: Kernel, node: Node) -> None:
 def mkdirat(k: Kernel, t: Task, dirfd: int, pathname: int, mode: int) -> int:
     found = _missing(k, dirfd, pathname)
     host = _host_child(found)
-    _host(os.mkdir, host, 0o700)
-    os.chmod(host, mode & 0o7777 & ~k.vfs.umask)
+    _on_host(os.mkdir, (host,), 0o700)
+    _on_host(os.chmod, (host,), mode & 0o7777 & ~k.vfs.umask)
     node = k.vfs.lookup(found.path)
     assert node is not None
     k.vfs.created(node)
@@ -1118,11 +1128,11 @@ def unlinkat(k: Kernel, t: Task, dirfd: int, pathname: int, flags: int) -> int:
     if flags & AT_REMOVEDIR:
         if node.kind != DIR:
             return -errno.ENOTDIR
-        _host(os.rmdir, node.host)
+        _on_host(os.rmdir, (node.host,))
     else:
         if node.kind == DIR:
             return -errno.EISDIR
-        _host(os.unlink, node.host)
+        _on_host(os.unlink, (node.host,))
     parent = k.vfs.lookup(node.path.rsplit("/", 1)[0] or "/")
     if parent is not None and parent.host is not None:
         k.vfs.modified(parent)
@@ -1167,7 +1177,7 @@ def renameat2(
     assert old.host is not None and target is not None
     if flags & RENAME_EXCHANGE:
         return -errno.EINVAL  # atomic exchange has no portable host call; Go never asks
-    _host(os.rename, old.host, target)
+    _on_host(os.rename, (old.host, target))
     moved = k.vfs.lookup(new.path)
     if moved is not None:
         k.vfs.touch(moved)
@@ -1196,7 +1206,7 @@ def linkat(k: Kernel, t: Task, olddirfd: int, oldpath: int, newdirfd: int, newpa
     new = _missing(k, newdirfd, newpath)
     if found.mount is not new.parent.mount or found.host is None:
         return -errno.EXDEV
-    _host(os.link, found.host, _host_child(new), follow_symlinks=False)
+    _on_host(os.link, (found.host, _host_child(new)), follow_symlinks=False)
     k.vfs.touch(found)
     return 0
 
@@ -1212,7 +1222,9 @@ def symlinkat(k: Kernel, t: Task, target: int, newdirfd: int, linkpath: int) -> 
     if not text:
         return -errno.ENOENT
     new = _missing(k, newdirfd, linkpath)
-    _host(os.symlink, text, _host_child(new))  # stored as written; followed only by our walk
+    _on_host(
+        lambda short: os.symlink(text, short), (_host_child(new),)
+    )  # stored as written; followed only by our walk
     node = k.vfs.lookup(new.path)
     assert node is not None
     k.vfs.created(node)

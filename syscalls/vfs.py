@@ -27,6 +27,8 @@ import stat as st
 import struct
 import tempfile
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -187,6 +189,45 @@ class StatInfo:
         return (head + stamps + devs).ljust(256, b"\0")
 
 
+HOST_PATH_ROOM = 3800  # bytes of a host path passed as it is; longer ones go through reachable()
+
+
+@contextmanager
+def reachable(host: str) -> Iterator[str]:
+    """``host`` in a form the host's PATH_MAX (4096) accepts. A guest reaches directories deeper
+    than that by relative steps (os's TestGetwdDeep, TestRemoveAllLongPath), so a long path's
+    parent is opened step by step with O_PATH, each step shorter than PATH_MAX, and the name is
+    then looked up through /proc/self/fd of that descriptor."""
+    if len(os.fsencode(host)) < HOST_PATH_ROOM:
+        yield host
+        return
+    parent, name = host.rsplit("/", 1)
+    fd = -1
+    try:
+        for step in _steps(parent):
+            nxt = os.open(step, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd if fd >= 0 else None)
+            if fd >= 0:
+                os.close(fd)
+            fd = nxt
+        yield f"/proc/self/fd/{fd}/{name}"
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _steps(path: str) -> list[str]:
+    """``path`` cut at component boundaries into pieces of at most 2048 bytes; the first absolute."""
+    steps, current = [], ""
+    for part in path.split("/")[1:]:
+        if current and len(os.fsencode(current)) + len(os.fsencode(part)) > 2048:
+            steps.append(current)
+            current = part
+        else:
+            current = f"{current}/{part}" if current or not steps else part
+    steps.append(current or "/")
+    return steps
+
+
 def _parent(path: str) -> str:
     return path.rsplit("/", 1)[0] or "/"
 
@@ -281,7 +322,8 @@ class Vfs:
             rel = path[len(mount.guest) :].lstrip("/") if mount.guest != "/" else path.lstrip("/")
             host = os.path.join(mount.host, rel) if rel else mount.host
             try:
-                hs = os.lstat(host)
+                with reachable(host) as short:
+                    hs = os.lstat(short)
             except (FileNotFoundError, NotADirectoryError):
                 pass
             except OSError as e:
@@ -306,7 +348,8 @@ class Vfs:
             return node.entry.target
         assert node.host is not None
         try:
-            return os.readlink(node.host)
+            with reachable(node.host) as short:
+                return os.readlink(short)
         except OSError as e:  # changed on the host under us
             raise SyscallError(e.errno or errno.ENOENT) from e
 
@@ -398,7 +441,8 @@ class Vfs:
         names: set[str] = set()
         if node.host is not None:
             try:
-                names.update(os.listdir(node.host))
+                with reachable(node.host) as short:
+                    names.update(os.listdir(short))
             except OSError as e:
                 raise SyscallError(e.errno or errno.EACCES) from e
         elif node.mount.kind == "generated":
@@ -524,7 +568,7 @@ class Vfs:
         if host is None:
             return []
         try:
-            with os.scandir(host) as it:
+            with reachable(host) as short, os.scandir(short) as it:
                 return [e.name for e in it if e.is_dir(follow_symlinks=False)]
         except OSError:
             return []

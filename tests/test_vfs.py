@@ -15,7 +15,7 @@ from conftest import built
 from guest import SYSCALL, exit_group, exit_with_rax, syscall
 
 from emulator import api, cli, exitcodes, toolchains
-from syscalls.errno import EACCES, EINVAL, ELOOP, ENOENT, ENOTDIR, EXDEV, SyscallError
+from syscalls.errno import EACCES, EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, EXDEV, SyscallError
 from syscalls.procfs import ETC_FILES
 from syscalls.vfs import FIXED_TIME_NS, RESOLVE_BENEATH, RESOLVE_IN_ROOT, Vfs
 
@@ -472,3 +472,28 @@ def test_a_directory_without_write_permission_refuses_new_and_removed_names(
     )
     data = b"/tmp/ro".ljust(0x40, b"\0") + b"/tmp/ro/file".ljust(0x40, b"\0") + name + b"\0"
     assert api.run(program(tmp_path, code, data)).exit_status == -EACCES & 0xFF
+
+
+def test_directories_deeper_than_the_hosts_path_max(tmp_path: Path) -> None:
+    """mkdir and chdir by relative steps go past 4096 bytes (the private /tmp's host path too);
+    getcwd then answers ENAMETOOLONG, as Linux does, and Go's os.Getwd walks up ".." itself
+    (os's TestGetwdDeep and TestRemoveAllLongPath)."""
+    or_rbx_rax = b"\x48\x09\xc3"
+    body = syscall(83, DATA, 0o755) + or_rbx_rax + syscall(80, DATA) + or_rbx_rax + b"\x49\xff\xcc"  # dec r12
+    loop = body + b"\x0f\x85" + struct.pack("<i", -(len(body) + 6))  # jnz to the loop's start
+    fail = exit_group(1)
+    tail = syscall(79, DATA + 0x200, 8192) + exit_with_rax()
+    code = (
+        syscall(80, DATA + 0x100)  # chdir /tmp
+        + b"\x31\xdb"  # xor ebx, ebx: the OR of every mkdir and chdir result
+        + b"\x41\xbc"
+        + struct.pack("<I", 25)  # mov r12d, 25: 25 levels of 201 bytes
+        + loop
+        + b"\x48\x85\xdb"  # test rbx, rbx
+        + b"\x75"
+        + bytes([len(tail)])  # jnz fail
+        + tail
+        + fail
+    )
+    data = (b"a" * 200).ljust(0x100, b"\0") + b"/tmp\0"
+    assert api.run(program(tmp_path, code, data)).exit_status == -ENAMETOOLONG & 0xFF
