@@ -481,7 +481,7 @@ def _may_change_entries(k: Kernel, target: Node | Missing) -> None:
 # -- open and close --------------------------------------------------------------------------
 
 
-def _open(k: Kernel, dirfd: int, path: str, flags: int, mode: int, resolve_flags: int = 0) -> int:
+def _open(k: Kernel, dirfd: int, path: str, flags: int, mode: int, resolve_flags: int = 0) -> Outcome:
     acc = flags & O_ACCMODE
     if acc == O_ACCMODE or flags & O_TMPFILE == O_TMPFILE:
         return -errno.EINVAL if acc == O_ACCMODE else -errno.EOPNOTSUPP
@@ -537,8 +537,16 @@ def _open(k: Kernel, dirfd: int, path: str, flags: int, mode: int, resolve_flags
         return k.fds.install(
             MemoryFile(node.path, flags=kept, node=node, data=node.entry.make()), cloexec=cloexec
         )
+    if node.hostst is not None and st.S_ISFIFO(node.hostst.st_mode):
+        if not _owner_may(node, (W_OK if acc != O_RDONLY else 0) | (R_OK if acc != O_WRONLY else 0), k):
+            return -errno.EACCES
+        from syscalls.pipes import open_fifo  # pipes builds on this module
+
+        assert k.current is not None
+        end = open_fifo(k, k.current, node.key, node.path, kept)
+        return k.fds.install(end, cloexec=cloexec) if isinstance(end, OpenFile) else end
     if node.kind != REG or node.host is None:
-        return -errno.EACCES  # host fifos, sockets and devices are not shown to the guest
+        return -errno.EACCES  # host sockets and devices are not shown to the guest
     if wants_write:
         k.vfs.check_writable(node)
     if not _owner_may(node, (W_OK if acc != O_RDONLY else 0) | (R_OK if acc != O_WRONLY else 0), k):
@@ -551,17 +559,17 @@ def _open(k: Kernel, dirfd: int, path: str, flags: int, mode: int, resolve_flags
 
 
 @handles
-def openat(k: Kernel, t: Task, dirfd: int, pathname: int, flags: int, mode: int) -> int:
+def openat(k: Kernel, t: Task, dirfd: int, pathname: int, flags: int, mode: int) -> Outcome:
     return _open(k, dirfd, _path(k, pathname), flags, mode)
 
 
 @handles
-def open_(k: Kernel, t: Task, pathname: int, flags: int, mode: int) -> int:
+def open_(k: Kernel, t: Task, pathname: int, flags: int, mode: int) -> Outcome:
     return openat(k, t, AT_FDCWD, pathname, flags, mode)
 
 
 @handles
-def creat(k: Kernel, t: Task, pathname: int, mode: int) -> int:
+def creat(k: Kernel, t: Task, pathname: int, mode: int) -> Outcome:
     return openat(k, t, AT_FDCWD, pathname, O_CREAT | O_WRONLY | O_TRUNC, mode)
 
 
@@ -571,7 +579,7 @@ _RESOLVE_ALL = (
 
 
 @handles
-def openat2(k: Kernel, t: Task, dirfd: int, pathname: int, how: int, size: int) -> int:
+def openat2(k: Kernel, t: Task, dirfd: int, pathname: int, how: int, size: int) -> Outcome:
     if size < 24:
         return -errno.EINVAL
     flags, mode, resolve_flags = struct.unpack("<QQQ", k.mem.read(how, 24))
@@ -1084,6 +1092,34 @@ def _named(k: Kernel, dirfd: int, pathname: int, follow: bool = False) -> Node:
 def _not_mount_point(k: Kernel, node: Node) -> None:
     if any(m.guest == node.path for m in k.vfs.mounts):
         raise SyscallError(errno.EBUSY)
+
+
+@handles
+def mknodat(k: Kernel, t: Task, dirfd: int, pathname: int, mode: int, dev: int) -> int:
+    """Regular files and FIFOs (a FIFO's bytes never pass through the host: pipes.open_fifo).
+    Devices need CAP_MKNOD, which the guest has not (EPERM); sockets are not emulated."""
+    kind = mode & 0o170000  # S_IFMT
+    if kind in (st.S_IFCHR, st.S_IFBLK, st.S_IFSOCK):
+        return -errno.EPERM
+    if kind not in (0, st.S_IFREG, st.S_IFIFO):
+        return -errno.EINVAL
+    found = _missing(k, dirfd, pathname)
+    host = _host_child(found)
+    if kind == st.S_IFIFO:
+        _on_host(os.mkfifo, (host,), 0o600)
+    else:
+        os.close(_on_host(os.open, (host,), O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_WRONLY, 0o600))
+    _on_host(os.chmod, (host,), mode & 0o7777 & ~k.vfs.umask)
+    node = k.vfs.lookup(found.path)
+    assert node is not None
+    k.vfs.created(node)
+    k.vfs.modified(found.parent)
+    return 0
+
+
+@handles
+def mknod(k: Kernel, t: Task, pathname: int, mode: int, dev: int) -> int:
+    return mknodat(k, t, AT_FDCWD, pathname, mode, dev)
 
 
 @handles

@@ -32,6 +32,12 @@ class PipeBuffer:
     data: bytearray = field(default_factory=bytearray)
     readers: int = 1
     writers: int = 1
+    # A FIFO's opens waiting for the other side (thread id -> the other side's opens when it
+    # began), and how many opens each side has had: Linux's r_counter and w_counter.
+    waiting_readers: dict[int, int] = field(default_factory=dict)
+    waiting_writers: dict[int, int] = field(default_factory=dict)
+    read_opens: int = 0
+    write_opens: int = 0
 
 
 @dataclass(eq=False)
@@ -41,11 +47,15 @@ class PipeEnd(OpenFile):
     file_type: ClassVar[int] = stat.S_IFIFO
 
     @property
+    def reading(self) -> bool:
+        return self.flags & 3 != O_WRONLY  # a FIFO opened O_RDWR is both ends
+
+    @property
     def writing(self) -> bool:
-        return self.flags & 3 == O_WRONLY
+        return self.flags & 3 != O_RDONLY
 
     def read(self, k: Kernel, buf: int, count: int) -> Outcome:
-        if self.writing:
+        if not self.reading:
             return -errno.EBADF
         pipe = self.buffer
         if not pipe.data:
@@ -78,9 +88,12 @@ class PipeEnd(OpenFile):
 
     def ready(self) -> int:
         pipe = self.buffer
+        events = 0
         if self.writing:
-            return (EPOLLOUT if len(pipe.data) < PIPE_CAPACITY else 0) | (0 if pipe.readers else EPOLLERR)
-        return (EPOLLIN if pipe.data else 0) | (0 if pipe.writers else EPOLLHUP)
+            events |= (EPOLLOUT if len(pipe.data) < PIPE_CAPACITY else 0) | (0 if pipe.readers else EPOLLERR)
+        if self.reading:
+            events |= (EPOLLIN if pipe.data else 0) | (0 if pipe.writers else EPOLLHUP)
+        return events
 
     def wait_key(self) -> object:
         return self.buffer
@@ -88,9 +101,44 @@ class PipeEnd(OpenFile):
     def released(self, k: Kernel) -> None:
         if self.writing:
             self.buffer.writers -= 1
-        else:
+        if self.reading:
             self.buffer.readers -= 1
         notify(k, self.buffer)
+
+
+def open_fifo(k: Kernel, t: Task, key: object, path: str, flags: int) -> Outcome:
+    """Open a named pipe. Its bytes live here, one buffer per FIFO inode, never in the host's
+    FIFO (which only gives it a name). As on Linux, a blocking open for reading waits for a
+    writer and one for writing waits for a reader; O_NONBLOCK reading opens at once, O_NONBLOCK
+    writing with no reader is ENXIO, O_RDWR never waits. Returns the new end (not installed)."""
+    pipe = k.vfs.fifos.get(key)
+    if pipe is None:
+        pipe = k.vfs.fifos[key] = PipeBuffer(readers=0, writers=0)
+    acc = flags & 3
+    nonblock = flags & O_NONBLOCK
+    if acc == O_RDONLY and not nonblock:
+        since = pipe.waiting_readers.get(t.tid)
+        if not (pipe.writers or pipe.waiting_writers or (since is not None and pipe.write_opens != since)):
+            pipe.waiting_readers[t.tid] = pipe.write_opens if since is None else since
+            return Block(ObjectWait(pipe, "fifo open (no writer)"), restart=True)
+    elif acc == O_WRONLY:
+        since = pipe.waiting_writers.get(t.tid)
+        if not (pipe.readers or pipe.waiting_readers or (since is not None and pipe.read_opens != since)):
+            if nonblock:
+                return -errno.ENXIO
+            pipe.waiting_writers[t.tid] = pipe.read_opens if since is None else since
+            return Block(ObjectWait(pipe, "fifo open (no reader)"), restart=True)
+    pipe.waiting_readers.pop(t.tid, None)
+    pipe.waiting_writers.pop(t.tid, None)
+    end = PipeEnd(path, flags=flags, buffer=pipe)
+    if end.reading:
+        pipe.readers += 1
+        pipe.read_opens += 1
+    if end.writing:
+        pipe.writers += 1
+        pipe.write_opens += 1
+    notify(k, pipe)
+    return end
 
 
 @handles

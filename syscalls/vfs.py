@@ -279,6 +279,7 @@ class Vfs:
         self._times: dict[tuple, list[int]] = {}  # key -> [atime, mtime, ctime] in ns
         self._anon: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
         self._anon_count = 0
+        self.fifos: dict[tuple, object] = {}  # FIFO inode key -> its pipes.PipeBuffer
 
     def _add(
         self, guest: str, host: str | None, writable: bool, dev: int, fstype: int, kind: str = "host"

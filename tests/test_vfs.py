@@ -497,3 +497,27 @@ def test_directories_deeper_than_the_hosts_path_max(tmp_path: Path) -> None:
     )
     data = (b"a" * 200).ljust(0x100, b"\0") + b"/tmp\0"
     assert api.run(program(tmp_path, code, data)).exit_status == -ENAMETOOLONG & 0xFF
+
+
+S_IFIFO, O_RDONLY, O_NONBLOCK, ENXIO = 0o10000, 0, 0o4000, 6
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        # A non-blocking reader first, then a writer (it does not wait: there is a reader): the
+        # bytes written are the bytes read (os's TestFIFONonBlockingEOF).
+        (
+            syscall(2, DATA + 0x40, O_RDONLY | O_NONBLOCK)  # fd 3
+            + syscall(2, DATA + 0x40, O_WRONLY)  # fd 4
+            + syscall(1, 4, DATA, 5)
+            + syscall(0, 3, DATA + 0x100, 64),
+            5,
+        ),
+        (syscall(2, DATA + 0x40, O_WRONLY | O_NONBLOCK), -ENXIO & 0xFF),  # no reader yet
+    ],
+)
+def test_mknod_makes_a_fifo_whose_ends_meet(tmp_path: Path, steps: bytes, expected: int) -> None:
+    code = syscall(133, DATA + 0x40, S_IFIFO | 0o600, 0) + steps + exit_with_rax()
+    data = b"hello".ljust(0x40, b"\0") + b"/tmp/fifo\0"
+    assert api.run(program(tmp_path, code, data)).exit_status == expected
