@@ -430,6 +430,8 @@ class Vfs:
                         raise SyscallError(errno.EXDEV)
                     cur = root
                     node = self._must(cur)
+                if last and target.endswith(("/", "/.")):
+                    must_dir = True  # "link => file/": the slash in the target asks for a directory too
                 todo.extend(reversed(target.split("/")))
                 continue
             cur, node = nxt, child

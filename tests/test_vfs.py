@@ -17,7 +17,7 @@ from guest import SYSCALL, exit_group, exit_with_rax, syscall
 from emulator import api, cli, exitcodes, toolchains
 from syscalls.errno import EACCES, EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, EXDEV, SyscallError
 from syscalls.procfs import ETC_FILES
-from syscalls.vfs import FIXED_TIME_NS, RESOLVE_BENEATH, RESOLVE_IN_ROOT, Vfs
+from syscalls.vfs import FIXED_TIME_NS, RESOLVE_BENEATH, RESOLVE_IN_ROOT, Missing, Vfs
 
 DATA = guest.BASE + 0x800
 O_WRONLY, O_CREAT = 0o1, 0o100
@@ -292,6 +292,22 @@ def test_walk_gives_eloop_after_forty_links(tmp_path: Path) -> None:
     ns = _namespace(root)
     assert ns.walk("/", "l39").path == "/target"  # 40 links: allowed
     assert _errno_of(lambda: ns.walk("/", "l40")) == ELOOP  # 41: too many
+
+
+def test_a_link_whose_target_ends_in_a_slash_names_a_directory(tmp_path: Path) -> None:
+    """ "link => file/" is ENOTDIR, as Linux; os.Root's own walk says so too (os's
+    TestRootConsistencyOpen/symlink_to_file_ends_in_slash)."""
+    root = tmp_path / "root"
+    (root / "dir").mkdir(parents=True)
+    (root / "file").write_text("x")
+    (root / "to_file").symlink_to("file/")
+    (root / "to_dir").symlink_to("dir/")
+    (root / "to_new").symlink_to("new/")
+    ns = _namespace(root)
+    assert _errno_of(lambda: ns.walk("/", "to_file")) == ENOTDIR
+    assert ns.walk("/", "to_dir").path == "/dir"
+    missing = ns.walk("/", "to_new", allow_missing=True)
+    assert isinstance(missing, Missing) and missing.must_dir
 
 
 def test_resolve_in_root_and_beneath(tmp_path: Path) -> None:
