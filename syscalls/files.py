@@ -1193,6 +1193,9 @@ def renameat2(
 ) -> int:
     if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) or flags == RENAME_NOREPLACE | RENAME_EXCHANGE:
         return -errno.EINVAL
+    for name in (_path(k, oldpath), _path(k, newpath)):  # neither may end in ".", ".." or be "/"
+        if name and name.rstrip("/").rsplit("/", 1)[-1] in ("", ".", ".."):
+            return -errno.EBUSY
     old = _named(k, olddirfd, oldpath)
     new = k.vfs.walk(_start(k, newdirfd), _path(k, newpath), follow=False, allow_missing=True)
     new_mount = new.parent.mount if isinstance(new, Missing) else new.mount

@@ -15,7 +15,7 @@ from conftest import built
 from guest import SYSCALL, exit_group, exit_with_rax, syscall
 
 from emulator import api, cli, exitcodes, toolchains
-from syscalls.errno import EACCES, EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, EXDEV, SyscallError
+from syscalls.errno import EACCES, EBUSY, EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, EXDEV, SyscallError
 from syscalls.procfs import ETC_FILES
 from syscalls.vfs import FIXED_TIME_NS, RESOLVE_BENEATH, RESOLVE_IN_ROOT, Missing, Vfs
 
@@ -537,3 +537,14 @@ def test_mknod_makes_a_fifo_whose_ends_meet(tmp_path: Path, steps: bytes, expect
     code = syscall(133, DATA + 0x40, S_IFIFO | 0o600, 0) + steps + exit_with_rax()
     data = b"hello".ljust(0x40, b"\0") + b"/tmp/fifo\0"
     assert api.run(program(tmp_path, code, data)).exit_status == expected
+
+
+@pytest.mark.parametrize(
+    ("old", "new"), [(b"/tmp/d/.", b"/tmp/e"), (b"/tmp/d", b"/tmp/.."), (b"/", b"/tmp/e")]
+)
+def test_rename_of_dot_dotdot_or_the_root_is_ebusy(tmp_path: Path, old: bytes, new: bytes) -> None:
+    """As Linux (not a plain last name): os.Rename("dir/.", x) fails
+    (os's TestRootConsistencyRename/from/dot)."""
+    code = syscall(83, DATA + 0x80, 0o755) + syscall(82, DATA, DATA + 0x40) + exit_with_rax()
+    data = old.ljust(0x40, b"\0") + new.ljust(0x40, b"\0") + b"/tmp/d\0"
+    assert api.run(program(tmp_path, code, data)).exit_status == -EBUSY & 0xFF
