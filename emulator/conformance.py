@@ -133,6 +133,7 @@ FAST = (
     "sort",
     "encoding/base64",
     "hash/crc32",
+    "path/filepath",  # files: testdata, the private /tmp, the GOROOT mount (about 4 s emulated)
 )  # what tests/test_conformance.py runs
 
 # Go's internal/cpu feature names -> where CPUID reports them: (leaf, register index eax=0.., bit).
