@@ -10,6 +10,7 @@ mount are never opened for writing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import stat as st
 import struct
@@ -1073,11 +1074,17 @@ def getdents64(k: Kernel, t: Task, fd: int, dirp: int, count: int) -> int:
     return len(out)
 
 
-def _missing(k: Kernel, dirfd: int, pathname: int) -> Missing:
-    """The parent of a name to create; EEXIST when the name is taken (a dangling symlink too)."""
-    found = k.vfs.walk(_start(k, dirfd), _path(k, pathname), follow=False, allow_missing=True)
+def _missing(k: Kernel, dirfd: int, pathname: int, directory: bool = False) -> Missing:
+    """The parent of a name to create; EEXIST when the name is taken (a dangling symlink too:
+    a trailing slash does not make creation follow it). Only a directory's name may end in a
+    slash; any other's is then ENOENT, as Linux's filename_create."""
+    path = _path(k, pathname)
+    name = path.rstrip("/") or path
+    found = k.vfs.walk(_start(k, dirfd), name, follow=False, allow_missing=True)
     if not isinstance(found, Missing):
         raise SyscallError(errno.EEXIST)
+    if name != path and not directory:
+        raise SyscallError(errno.ENOENT)
     k.vfs.check_writable(found)
     _may_change_entries(k, found)
     return found
@@ -1124,7 +1131,7 @@ def mknod(k: Kernel, t: Task, pathname: int, mode: int, dev: int) -> int:
 
 @handles
 def mkdirat(k: Kernel, t: Task, dirfd: int, pathname: int, mode: int) -> int:
-    found = _missing(k, dirfd, pathname)
+    found = _missing(k, dirfd, pathname, directory=True)
     host = _host_child(found)
     _on_host(os.mkdir, (host,), 0o700)
     _on_host(os.chmod, (host,), mode & 0o7777 & ~k.vfs.umask)
@@ -1220,7 +1227,27 @@ def renameat2(
     moved = k.vfs.lookup(new.path)
     if moved is not None:
         k.vfs.touch(moved)
+        _follow_move(k, old.path, moved)
     return 0
+
+
+def _follow_move(k: Kernel, old: str, moved: Node) -> None:
+    """Descriptors and the cwd at or under a renamed name go with it, as Linux's refer to the
+    inode: openat on a directory fd still works after its parent is renamed (os's
+    TestRootRenameAfterOpen)."""
+
+    def under(path: str) -> bool:
+        return path == old or path.startswith(old + "/")
+
+    for f in k.fds.files.values():
+        if isinstance(f, NodeFile) and f.node is not None and under(f.node.path):
+            rest = f.node.path[len(old) :]
+            host = moved.host + rest if moved.host is not None else f.node.host
+            f.node = dataclasses.replace(f.node, path=moved.path + rest, host=host)
+            if under(f.path):
+                f.path = moved.path + f.path[len(old) :]
+    if under(k.vfs.cwd):
+        k.vfs.cwd = moved.path + k.vfs.cwd[len(old) :]
 
 
 @handles

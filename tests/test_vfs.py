@@ -15,7 +15,18 @@ from conftest import built
 from guest import SYSCALL, exit_group, exit_with_rax, syscall
 
 from emulator import api, cli, exitcodes, toolchains
-from syscalls.errno import EACCES, EBUSY, EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, EXDEV, SyscallError
+from syscalls.errno import (
+    EACCES,
+    EBUSY,
+    EEXIST,
+    EINVAL,
+    ELOOP,
+    ENAMETOOLONG,
+    ENOENT,
+    ENOTDIR,
+    EXDEV,
+    SyscallError,
+)
 from syscalls.procfs import ETC_FILES
 from syscalls.vfs import FIXED_TIME_NS, RESOLVE_BENEATH, RESOLVE_IN_ROOT, Missing, Vfs
 
@@ -548,3 +559,38 @@ def test_rename_of_dot_dotdot_or_the_root_is_ebusy(tmp_path: Path, old: bytes, n
     code = syscall(83, DATA + 0x80, 0o755) + syscall(82, DATA, DATA + 0x40) + exit_with_rax()
     data = old.ljust(0x40, b"\0") + new.ljust(0x40, b"\0") + b"/tmp/d\0"
     assert api.run(program(tmp_path, code, data)).exit_status == -EBUSY & 0xFF
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (syscall(83, DATA + 0x40, 0o755), -EEXIST),  # mkdir("/tmp/l/"): the link is the name taken
+        (syscall(86, DATA + 0x80, DATA + 0xC0), -ENOENT),  # link("/tmp/f", "/tmp/new/")
+        (syscall(133, DATA + 0xC0, 0o100644, 0), -ENOENT),  # mknod("/tmp/new/", S_IFREG)
+        (syscall(83, DATA + 0xC0, 0o755), 0),  # mkdir("/tmp/new/")
+    ],
+)
+def test_creating_through_a_trailing_slash(tmp_path: Path, call: bytes, expected: int) -> None:
+    """A trailing slash neither makes creation follow a dangling link nor names a new file (os's
+    TestRootMultiMkdir/bsSbA and TestRootMultiLink/bF_to_bsA: what os.Root's own walk answers)."""
+    code = syscall(88, DATA, DATA + 0x100) + syscall(2, DATA + 0x80, 0o101, 0o644) + call + exit_with_rax()
+    data = b"s_target".ljust(0x40, b"\0") + b"/tmp/l/".ljust(0x40, b"\0") + b"/tmp/f".ljust(0x40, b"\0")
+    data += b"/tmp/new/".ljust(0x40, b"\0") + b"/tmp/l\0"
+    assert api.run(program(tmp_path, code, data)).exit_status == expected & 0xFF
+
+
+def test_a_directory_fd_follows_a_rename_of_its_parent(tmp_path: Path) -> None:
+    """openat on a directory descriptor still reaches it after its parent is renamed, as Linux's
+    descriptors refer to the inode (os's TestRootRenameAfterOpen)."""
+    code = (
+        syscall(83, DATA, 0o755)  # mkdir /tmp/a
+        + syscall(83, DATA + 0x40, 0o755)  # mkdir /tmp/a/b
+        + syscall(2, DATA + 0x40, 0o200000)  # open /tmp/a/b O_DIRECTORY: fd 3
+        + syscall(82, DATA, DATA + 0x80)  # rename /tmp/a /tmp/c
+        + syscall(257, 3, DATA + 0xC0, 0o101, 0o644)  # openat(3, "f", O_CREAT|O_WRONLY)
+        + syscall(4, DATA + 0x100, DATA + 0x200)  # stat /tmp/c/b/f
+        + exit_with_rax()
+    )
+    data = b"/tmp/a".ljust(0x40, b"\0") + b"/tmp/a/b".ljust(0x40, b"\0") + b"/tmp/c".ljust(0x40, b"\0")
+    data += b"f".ljust(0x40, b"\0") + b"/tmp/c/b/f\0"
+    assert api.run(program(tmp_path, code, data)).exit_status == 0
