@@ -352,7 +352,7 @@ def _disasm(ns: argparse.Namespace) -> int:
 def _run(ns: argparse.Namespace) -> int:
     from emulator.api import DEFAULT_ENV, filesystem, guest_environment, resolve_target
     from emulator.limits import LimitedText, Limits, describe_limit_hits
-    from emulator.machine import Machine, RunConfig
+    from emulator.machine import ImageDoesNotFit, Machine, RunConfig
     from emulator.strace import StraceWriter
     from loader import LoaderError, load_image
 
@@ -417,7 +417,11 @@ def _run(ns: argparse.Namespace) -> int:
     if observing:
         sinks.append(events.append)
     try:
-        machine = Machine(image, config, sinks=sinks)
+        try:
+            machine = Machine(image, config, sinks=sinks)
+        except ImageDoesNotFit as e:
+            print(f"emulator: {e}", file=sys.stderr)
+            return exitcodes.USAGE
         if observing:
             from emulator.calls import observe, parse_patterns
 

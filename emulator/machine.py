@@ -27,7 +27,15 @@ from emulator.cpu import CPUID_LEAVES, Cpu
 from emulator.events import Event, ExitEvent, SignalEvent, SyscallEvent, ThreadEvent
 from emulator.futex import FutexTable
 from emulator.limits import Limits, Watchdog
-from emulator.memory import MMAP_BASE, PROT_EXEC, PROT_READ, AddressSpace, page_down, page_up
+from emulator.memory import (
+    MMAP_BASE,
+    PROT_EXEC,
+    PROT_READ,
+    AddressSpace,
+    MemoryLimitReached,
+    page_down,
+    page_up,
+)
 from emulator.reports import (
     MEMORY_ERRORS,
     FaultReport,
@@ -91,6 +99,10 @@ RT_SIGRETURN = 15
 # Page-fault error code bits (the sigcontext's ``err``), as the CPU pushes them.
 PF_PROT, PF_WRITE, PF_USER, PF_INSTR = 1, 2, 4, 16
 PAGE_FAULT_VECTOR, INVALID_OPCODE_VECTOR = 14, 6
+
+
+class ImageDoesNotFit(ValueError):
+    """The binary cannot even be loaded under the memory limit: a usage error, not a guest's ENOMEM."""
 
 
 @dataclass
@@ -217,7 +229,14 @@ class Machine:
         self._restore: UserContext | None = None  # set by rt_sigreturn, applied once the CPU stops
         self._pause_hooks: list[Callable[[Thread], None]] = []
         self._finish_hooks: list[Callable[[], None]] = []
-        self.current = self._load()
+        try:
+            self.current = self._load()
+        except MemoryLimitReached as e:
+            self.close()
+            raise ImageDoesNotFit(
+                f"{os.path.basename(image.path)} does not fit in --memory-limit {config.limits.memory}: "
+                "its segments and initial stack need more"
+            ) from e
 
     # -- loading -----------------------------------------------------------
 
