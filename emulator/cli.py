@@ -452,8 +452,8 @@ def _run(ns: argparse.Namespace) -> int:
     if unimplemented:
         listed = ", ".join(f"{name} ({n}x)" for name, n in sorted(unimplemented.items()))
         print(f"emulator: unimplemented syscalls answered ENOSYS: {listed}", file=sys.stderr)
-    if machine.kernel.refused:
-        print(subprocess_refusal(machine.kernel.refused), file=sys.stderr)
+    for line in refusal_lines(machine.kernel.refused):
+        print(line, file=sys.stderr)
     if ns.stats:
         _print_stats(machine)
     return outcome.status
@@ -505,10 +505,16 @@ def _write_pictures(ns: argparse.Namespace, outputs: dict, events: list, machine
             f.close()
 
 
-def subprocess_refusal(refused: dict[str, int]) -> str:
-    """The one line a run that tried to start processes ends with."""
-    listed = ", ".join(f"{name} {n}x" for name, n in sorted(refused.items()))
-    return f"emulator: this program starts subprocesses; not supported yet ({listed} answered ENOSYS)"
+def refusal_lines(refused: dict[str, int]) -> list[str]:
+    """One line per capability the program tried and we refused (new processes, sockets)."""
+    from syscalls.kernel import REFUSED
+
+    lines = []
+    for what, names in REFUSED.items():
+        listed = ", ".join(f"{name} {refused[name]}x" for name in sorted(refused) if name in names)
+        if listed:
+            lines.append(f"emulator: this program {what}; not supported yet ({listed} answered ENOSYS)")
+    return lines
 
 
 def _print_stats(machine) -> None:

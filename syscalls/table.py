@@ -688,8 +688,8 @@ _(318, "getrandom", FULL, buf=buf_out(hexall=True), buflen=SIZE, flags=flags(fl.
 _(103, "syslog", NONE, type=INT, bufp=_STRUCT_OUT, len=INT)
 
 # sockets
-_(41, "socket", NONE, domain=enum(fl.AF), type=SOCK_TYPE, protocol=INT, ret=FD)
-_(53, "socketpair", NONE, domain=enum(fl.AF), type=SOCK_TYPE, protocol=INT, sv=FDS_OUT)
+_(41, "socket", PARTIAL, note="refused with ENOSYS: networking is not emulated; reported once at exit", domain=enum(fl.AF), type=SOCK_TYPE, protocol=INT, ret=FD)
+_(53, "socketpair", PARTIAL, note="refused with ENOSYS: networking is not emulated; reported once at exit", domain=enum(fl.AF), type=SOCK_TYPE, protocol=INT, sv=FDS_OUT)
 _(42, "connect", NONE, sockfd=FD, addr=PTR, addrlen=UINT)
 _(49, "bind", NONE, sockfd=FD, addr=PTR, addrlen=UINT)
 _(50, "listen", NONE, sockfd=FD, backlog=INT)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import built
@@ -104,3 +105,23 @@ def test_the_refusal_is_reported_once_at_exit() -> None:
         "emulator: this program starts subprocesses; not supported yet (clone 2x answered ENOSYS)"
     ]
     assert proc.stderr.rstrip().endswith(notes[0])
+
+
+def test_sockets_are_refused_and_reported_once(tmp_path: Path) -> None:
+    """No host socket is ever opened: the guest gets ENOSYS and the user one line at exit."""
+    from guest import elf, exit_with_rax, syscall
+
+    af_inet, sock_stream, af_unix = 2, 1, 1
+    code = syscall(41, af_inet, sock_stream, 0) + syscall(53, af_unix, sock_stream, 0, 0) + exit_with_rax()
+    path = tmp_path / "sockets"
+    path.write_bytes(elf(code))
+    result = api.run(path)
+    assert result.exit_status == -38 & 0xFF  # ENOSYS from socketpair
+    assert result.refused == {"socket": 1, "socketpair": 1}
+    proc = subprocess.run(
+        [sys.executable, "-m", "emulator", "run", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.stderr.splitlines() == [
+        "emulator: this program opens network sockets; not supported yet "
+        "(socket 1x, socketpair 1x answered ENOSYS)"
+    ]
