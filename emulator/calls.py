@@ -94,7 +94,7 @@ def _compiled(patterns: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{part})" for part in parts) or "(?!)", re.DOTALL)
 
 
-@dataclass
+@dataclass(slots=True)
 class Function:
     name: str  # display name, no ABI suffix
     entry: int
@@ -103,7 +103,7 @@ class Function:
     switcher: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Frame:
     function: Function
     stack: int  # the g whose stack holds the frame (0: not known, e.g. before the runtime set g up)
@@ -117,7 +117,7 @@ class Frame:
         return self.depth + (1 if self.function.shown else 0) + len(self.inlined)
 
 
-@dataclass
+@dataclass(slots=True)
 class Chain:
     """The frames of one goroutine's logical call path (g0 work nested where it was asked for)."""
 
@@ -316,7 +316,7 @@ class CallPath:
             top = chain.frames[-1]
             if top.stack != stack and ((top.function.switcher and self._is_system(stack)) or top.stack == 0):
                 return chain  # work on a system stack (or the first g), nested under who asked for it
-            if any(f.stack == stack for f in chain.frames):
+            if any(f.stack == stack for f in reversed(chain.frames)):  # the top ones usually are
                 self._pop(chain, stack, offset, tid)
                 self._pop_callers_siblings(chain, stack, offset, record, tid)
                 return chain

@@ -22,7 +22,7 @@ import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from . import errno as _errno
 from . import flags as fl
@@ -91,12 +91,12 @@ class Stat:
     rdev: int
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     """What a kind may look at: the raw registers and, after the call, rax.
 
     ``sp`` is the stack pointer at the syscall instruction; only
     rt_sigreturn needs it (its argument is the signal frame on the stack).
+    A named tuple: a recorded run makes two per syscall.
     """
 
     args: tuple[int, ...]
