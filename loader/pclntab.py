@@ -233,14 +233,25 @@ def func_records(blob: bytes, text_start: int = 0) -> list[FuncRecord]:
 
 
 def pc_values(blob: bytes, header: PcHeader, table: int, entry: int) -> Iterator[tuple[int, int, int]]:
-    """(start, end, value) runs of one pc-value table, as runtime.step decodes it.
+    """(start, end, value) runs of one pc-value table, as runtime.step decodes it (see pc_table)."""
+    ends, values = pc_table(blob, header, table, entry)
+    start = entry
+    for end, value in zip(ends, values, strict=True):
+        yield start, end, value
+        start = end
+
+
+def pc_table(blob: bytes, header: PcHeader, table: int, entry: int) -> tuple[list[int], list[int]]:
+    """One pc-value table decoded whole: the end pc of each run and its value (bisect the ends).
 
     Each step is a zig-zag varint value delta then a varint pc delta (in units
     of the instruction quantum); the value starts at -1 and a zero byte after
     the first step ends the table.
     """
+    ends: list[int] = []
+    values: list[int] = []
     if table == 0:
-        return
+        return ends, values
     pos = header.pctab_offset + table
     pc, value, first, size, quantum = entry, -1, True, len(blob), header.min_lc
     while pos < size:
@@ -250,7 +261,7 @@ def pc_values(blob: bytes, header: PcHeader, table: int, entry: int) -> Iterator
         else:
             uvdelta, pos = _uvarint(blob, pos)
         if uvdelta == 0 and not first:
-            return
+            break
         first = False
         value += -((uvdelta >> 1) + 1) if uvdelta & 1 else uvdelta >> 1
         pcdelta = blob[pos] if pos < size else 0x80
@@ -258,9 +269,10 @@ def pc_values(blob: bytes, header: PcHeader, table: int, entry: int) -> Iterator
             pos += 1
         else:
             pcdelta, pos = _uvarint(blob, pos)
-        end = pc + pcdelta * quantum
-        yield pc, end, value
-        pc = end
+        pc += pcdelta * quantum
+        ends.append(pc)
+        values.append(value)
+    return ends, values
 
 
 def pc_value(blob: bytes, header: PcHeader, table: int, entry: int, target: int) -> int | None:
