@@ -473,7 +473,7 @@ class Machine:
         self.stats.syscalls += 1
         if self._pause_hooks:
             self._pause(thread)
-        decoded = self._decode_entry(nr, args) if self._recording else None
+        decoded = self._decode_entry(nr, args) if self.config.record_syscalls else None
         outcome = self.kernel.handle(thread, nr, args)
         if type(outcome) is int:
             self.cpu.set_result(outcome)
@@ -533,13 +533,9 @@ class Machine:
         self.kernel.signals.pending.pop(thread.tid, None)
         self._emit(ThreadEvent(self.cpu.instructions, thread.tid, "exit", parent=None))
 
-    @property
-    def _recording(self) -> bool:
-        return self.config.record_syscalls
-
     def _decode_entry(self, nr: int, args: list[int]) -> tuple[object, ...] | None:
         sp = self.stack_pointer() if nr == RT_SIGRETURN else None  # its argument is the frame
-        return tuple(decode_args(lookup(nr), Call(tuple(args), sp=sp), self.mem, out=False))
+        return tuple(decode_args(lookup(nr), Call(tuple(args), None, sp), self.mem, out=False))
 
     def _record(
         self, tid: int, nr: int, args: list[int], decoded: tuple[object, ...] | None, result: int | None
@@ -547,7 +543,7 @@ class Machine:
         sc = lookup(nr)
         name = sc.name
         self.stats.by_syscall[name] = self.stats.by_syscall.get(name, 0) + 1
-        if not self._recording:
+        if not self.config.record_syscalls:
             self._recent.append((self.cpu.instructions, tid, nr, args, result))  # no event: this is hot
             return
         decoded_result = None
