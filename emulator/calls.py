@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from emulator.cpu import EntryRecord
 from emulator.events import CallEvent, Event
 from loader.inline import InlineTree
-from loader.symbols import SymbolTable
+from loader.symbols import Symbol, SymbolTable
 
 # `--calls` with no patterns: the bootstrap, package inits and main, down through fmt/os/poll to the
 # write syscall, and the exit.
@@ -129,17 +129,23 @@ class Chain:
 class FunctionIndex:
     """Guest functions by entry address, with the selection applied."""
 
-    def __init__(self, symbols: SymbolTable, patterns: Sequence[str]) -> None:
+    def __init__(
+        self,
+        symbols: SymbolTable,
+        patterns: Sequence[str],
+        code: Callable[[int, int], bytes | None] | None = None,
+    ) -> None:
         everything = ALL in patterns
         functions: dict[int, Function] = {}
         syms = sorted((s for s in symbols if s.size), key=lambda s: s.addr)
         plain = {s.name for s in syms}
+        wrappers = _nameless_wrappers(syms, code) if code is not None else set()
         for sym in syms:
             if sym.addr in functions:
                 continue
             name = SymbolTable.display_name(sym.name).replace("\u00b7", ".")
             # An ABI wrapper (runtime.args.abi0 calling runtime.args) is not a call of its own.
-            wrapper = name != sym.name and name in plain
+            wrapper = (name != sym.name and name in plain) or sym.addr in wrappers
             shown = not wrapper and (everything or matches(name, patterns))
             functions[sym.addr] = Function(name, sym.addr, sym.addr + sym.size, shown, name in SWITCHERS)
         self.by_entry = functions
@@ -163,6 +169,26 @@ class FunctionIndex:
     def tracked_entries(self) -> list[int]:
         """Entries to record: the shown functions and the stack switchers."""
         return [a for a, f in self.by_entry.items() if f.shown or f.switcher]
+
+
+def _nameless_wrappers(syms: Sequence[Symbol], code: Callable[[int, int], bytes | None]) -> set[int]:
+    """Entries of ABI wrappers in a stripped binary, whose pclntab names a wrapper as its target
+    (``runtime.osinit`` twice): of two same-named functions, the one that calls or jumps to the other."""
+    by_name: dict[str, list[Symbol]] = {}
+    for sym in syms:
+        by_name.setdefault(sym.name, []).append(sym)
+    wrappers: set[int] = set()
+    for same in (group for group in by_name.values() if len(group) > 1):
+        entries = {sym.addr for sym in same}
+        for sym in same:
+            body = code(sym.addr, sym.size) or b""
+            for i in range(len(body) - 4):
+                if body[i] in (0xE8, 0xE9):  # call / jmp rel32
+                    target = sym.addr + i + 5 + int.from_bytes(body[i + 1 : i + 5], "little", signed=True)
+                    if target != sym.addr and target in entries:
+                        wrappers.add(sym.addr)
+                        break
+    return wrappers
 
 
 class EntryRecorder:
@@ -442,7 +468,7 @@ class CallPath:
 
 def attach(machine, recorder: EntryRecorder, patterns: Sequence[str], goid_of) -> CallPath:
     """Record the call path of ``machine``'s run (before it runs)."""
-    index = FunctionIndex(machine.image.symbols, patterns)
+    index = FunctionIndex(machine.image.symbols, patterns, machine.mem.peek)
     path = CallPath(index, InlineTree.from_image(machine.image), machine.emit, goid_of)
     recorder.follow(path)
     machine.add_finish_hook(lambda: path.finish(machine.cpu.instructions))
