@@ -25,10 +25,9 @@ import struct
 from dataclasses import dataclass, field
 
 from loader import moduledata, pclntab
+from loader.elffile import read_elf
 from loader.image import Image
-from loader.lines import read_elf
 from loader.segmap import SegmentMap
-from loader.symbols import locate_pclntab
 
 PCDATA_INL_TREE_INDEX = 2
 FUNCDATA_INL_TREE = 3
@@ -82,13 +81,13 @@ class InlineTree:
         try:
             elf = read_elf(image.path)
             segmap = elf.segmap
-            found = locate_pclntab(elf.data, elf.sections, segmap)
+            found = elf.pclntab
             if found is None or found.header.magic != pclntab.GO120_MAGIC:
                 return cls()
             gofunc = moduledata.gofunc(segmap, found.addr, found.header)
             if gofunc is None:
                 return cls()
-            records = pclntab.func_records(found.blob, found.text)
+            records = pclntab.func_records(found.blob, found.text, names=False)
         except (OSError, ValueError, struct.error, IndexError):
             return cls()
         return cls(found.blob, found.header, records, segmap, gofunc, image.load_bias)
