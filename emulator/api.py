@@ -68,7 +68,7 @@ class RunResult:
     limit_hits: dict[str, int] = field(default_factory=dict)  # guest-facing limit -> syscalls it failed
     bundle: str | None = None  # an internal error's reproducer directory
     kept_tmp: str | None = None  # the host directory that was the guest's /tmp, with keep_tmp
-    refused: dict[str, int] = field(default_factory=dict)  # execve, fork...: new processes, refused
+    refused: dict[str, int] = field(default_factory=dict)  # refused on purpose: syscalls.kernel.REFUSED
     events: list[Event] = field(default_factory=list)  # every event of the run, in order
 
     def calls(self) -> list[str]:

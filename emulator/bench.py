@@ -65,7 +65,7 @@ class Result:
     emulation: float | None = None
     vs_qemu: float | None = None
     vs_native: float | None = None
-    vs_plain: float | None = None  # observed emulation time / plain ours emulation time
+    vs_plain: float | None = None  # median over rounds of observed / plain emulation time
     note: str = ""
 
 
@@ -206,51 +206,68 @@ def _runner_cmd(runner: str, binary: Path, stats: bool, fixture: str = "") -> li
     return [*cmd, str(binary)]
 
 
-def bench_one(
-    fixture: str, runner: str, binary: Path, runs: int, timeout: float, reaper: Path | None = None
-) -> Result:
-    """Run one fixture under one runner ``runs`` times and summarise it."""
-    res = Result(fixture=fixture, runner=runner, status="ok")
-    if runner == "qemu" and shutil.which(QEMU) is None:
-        res.status = "n/a"
-        res.note = f"{QEMU} not on PATH (apt-get install qemu-user)"
-        return res
+def bench_fixture(
+    fixture: str, runners: Sequence[str], binary: Path, runs: int, timeout: float, reaper: Path | None = None
+) -> list[Result]:
+    """Run one fixture under each runner ``runs`` times and summarise each.
+
+    Interleaved, every runner's i-th run before any runner's (i+1)-th: on a shared machine the
+    load drifts over a bench, and runs taken in blocks would compare one moment's load with
+    another's (observed/plain swung from 0.9x to 1.5x that way)."""
+    results = {runner: Result(fixture=fixture, runner=runner, status="ok") for runner in runners}
+    stats = {runner: runner in ("ours", "observed") for runner in runners}
+    if "qemu" in results and shutil.which(QEMU) is None:
+        results["qemu"].status = "n/a"
+        results["qemu"].note = f"{QEMU} not on PATH (apt-get install qemu-user)"
+    for i in range(runs):
+        for runner in runners:
+            if results[runner].status == "ok":
+                stats[runner] = _run_once(results[runner], binary, i, stats[runner], timeout, reaper)
+    for res in results.values():
+        if res.status == "ok":
+            res.wall = statistics.median(r.wall for r in res.runs)
+            res.maxrss_kib = statistics.median(r.maxrss_kib for r in res.runs)
+            emus = [r.emulation for r in res.runs if r.emulation is not None]
+            res.emulation = statistics.median(emus) if len(emus) == len(res.runs) else None
+    return list(results.values())
+
+
+def _run_once(res: Result, binary: Path, i: int, stats: bool, timeout: float, reaper: Path | None) -> bool:
+    """Run ``i`` of ``res``'s runner, recorded in ``res``; whether the next runs ask for --stats."""
+    fixture, runner = res.fixture, res.runner
     ours = runner in ("ours", "observed")
     env = _ours_env() if ours else None
-    stats = ours
-    for i in range(runs):
+    run, stderr = measure(_runner_cmd(runner, binary, stats, fixture), timeout, env, reaper)
+    if stats and i == 0 and run.exit_code == 2 and "--stats" in stderr and "unrecognized" in stderr:
+        # An older CLI without --stats: still time it, just without emulation-only time.
+        stats = False
         run, stderr = measure(_runner_cmd(runner, binary, stats, fixture), timeout, env, reaper)
-        if stats and i == 0 and run.exit_code == 2 and "--stats" in stderr and "unrecognized" in stderr:
-            # An older CLI without --stats: still time it, just without emulation-only time.
-            stats = False
-            run, stderr = measure(_runner_cmd(runner, binary, stats, fixture), timeout, env, reaper)
-        if ours:
-            m = _EMU_LINE.findall(stderr)
-            run.emulation = float(m[-1]) if m else None
-        res.runs.append(run)
-        if run.timed_out:
-            res.status = f"timeout ({timeout:g} s)"
-            break
-        if run.exit_code != EXPECTED_EXIT.get(fixture, 0):
-            res.status = f"failed (exit {run.exit_code})"
-            lines = [ln for ln in stderr.splitlines() if ln.strip() and not _EMU_LINE.match(ln)]
-            res.note = lines[-1].strip()[:200] if lines else ""
-            break
-    if res.status == "ok":
-        res.wall = statistics.median(r.wall for r in res.runs)
-        res.maxrss_kib = statistics.median(r.maxrss_kib for r in res.runs)
-        emus = [r.emulation for r in res.runs if r.emulation is not None]
-        res.emulation = statistics.median(emus) if len(emus) == len(res.runs) else None
-    return res
+    if ours:
+        m = _EMU_LINE.findall(stderr)
+        run.emulation = float(m[-1]) if m else None
+    res.runs.append(run)
+    if run.timed_out:
+        res.status = f"timeout ({timeout:g} s)"
+    elif run.exit_code != EXPECTED_EXIT.get(fixture, 0):
+        res.status = f"failed (exit {run.exit_code})"
+        lines = [ln for ln in stderr.splitlines() if ln.strip() and not _EMU_LINE.match(ln)]
+        res.note = lines[-1].strip()[:200] if lines else ""
+    return stats
 
 
 def add_ratios(results: list[Result]) -> None:
-    """Fill ours/qemu and ours/native wall-time ratios on the 'ours' rows."""
+    """Fill ours/qemu and ours/native wall-time ratios on the 'ours' rows, and observed/plain: the
+    median of each round's ratio (runs taken side by side share the machine's load of the moment)."""
     by_key = {(r.fixture, r.runner): r for r in results}
     for r in results:
         plain = by_key.get((r.fixture, "ours"))
         if r.runner == "observed" and r.emulation and plain is not None and plain.emulation:
-            r.vs_plain = r.emulation / plain.emulation
+            pairs = [
+                (o.emulation, p.emulation)
+                for o, p in zip(r.runs, plain.runs, strict=False)
+                if o.emulation and p.emulation
+            ]
+            r.vs_plain = statistics.median(o / p for o, p in pairs) if pairs else None
         if r.runner != "ours" or r.wall is None:
             continue
         for other, attr in (("qemu", "vs_qemu"), ("native", "vs_native")):
@@ -357,9 +374,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[Result] = []
     for fixture in fixtures:
         binary = toolchains.build_fixture(fixture, args.go)
-        for runner in runners:
-            print(f"bench: {fixture} under {runner} x{args.runs} ...", file=sys.stderr, flush=True)
-            results.append(bench_one(fixture, runner, binary, args.runs, args.timeout, reaper))
+        print(
+            f"bench: {fixture} under {', '.join(runners)} x{args.runs}, interleaved ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        results.extend(bench_fixture(fixture, runners, binary, args.runs, args.timeout, reaper))
     add_ratios(results)
 
     if args.json:
@@ -374,7 +394,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(text)
             return 0
         Path(args.json).write_text(text + "\n")
-    print(f"go {args.go}, {args.runs} runs each, medians; guest stdout discarded; maxrss via {rss_method}")
+    print(
+        f"go {args.go}, {args.runs} runs each, interleaved, medians (observed/plain: of the paired runs' "
+        f"ratios); guest stdout discarded; maxrss via {rss_method}"
+    )
     print(format_table(results))
     return 0
 

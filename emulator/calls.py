@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from emulator.cpu import EntryRecord
 from emulator.events import CallEvent, Event
 from loader.inline import InlineTree
-from loader.symbols import SymbolTable
+from loader.symbols import Symbol, SymbolTable
 
 # `--calls` with no patterns: the bootstrap, package inits and main, down through fmt/os/poll to the
 # write syscall, and the exit.
@@ -94,7 +94,7 @@ def _compiled(patterns: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{part})" for part in parts) or "(?!)", re.DOTALL)
 
 
-@dataclass
+@dataclass(slots=True)
 class Function:
     name: str  # display name, no ABI suffix
     entry: int
@@ -103,7 +103,7 @@ class Function:
     switcher: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Frame:
     function: Function
     stack: int  # the g whose stack holds the frame (0: not known, e.g. before the runtime set g up)
@@ -117,7 +117,7 @@ class Frame:
         return self.depth + (1 if self.function.shown else 0) + len(self.inlined)
 
 
-@dataclass
+@dataclass(slots=True)
 class Chain:
     """The frames of one goroutine's logical call path (g0 work nested where it was asked for)."""
 
@@ -129,17 +129,23 @@ class Chain:
 class FunctionIndex:
     """Guest functions by entry address, with the selection applied."""
 
-    def __init__(self, symbols: SymbolTable, patterns: Sequence[str]) -> None:
+    def __init__(
+        self,
+        symbols: SymbolTable,
+        patterns: Sequence[str],
+        code: Callable[[int, int], bytes | None] | None = None,
+    ) -> None:
         everything = ALL in patterns
         functions: dict[int, Function] = {}
         syms = sorted((s for s in symbols if s.size), key=lambda s: s.addr)
         plain = {s.name for s in syms}
+        wrappers = _nameless_wrappers(syms, code) if code is not None else set()
         for sym in syms:
             if sym.addr in functions:
                 continue
             name = SymbolTable.display_name(sym.name).replace("\u00b7", ".")
             # An ABI wrapper (runtime.args.abi0 calling runtime.args) is not a call of its own.
-            wrapper = name != sym.name and name in plain
+            wrapper = (name != sym.name and name in plain) or sym.addr in wrappers
             shown = not wrapper and (everything or matches(name, patterns))
             functions[sym.addr] = Function(name, sym.addr, sym.addr + sym.size, shown, name in SWITCHERS)
         self.by_entry = functions
@@ -163,6 +169,26 @@ class FunctionIndex:
     def tracked_entries(self) -> list[int]:
         """Entries to record: the shown functions and the stack switchers."""
         return [a for a, f in self.by_entry.items() if f.shown or f.switcher]
+
+
+def _nameless_wrappers(syms: Sequence[Symbol], code: Callable[[int, int], bytes | None]) -> set[int]:
+    """Entries of ABI wrappers in a stripped binary, whose pclntab names a wrapper as its target
+    (``runtime.osinit`` twice): of two same-named functions, the one that calls or jumps to the other."""
+    by_name: dict[str, list[Symbol]] = {}
+    for sym in syms:
+        by_name.setdefault(sym.name, []).append(sym)
+    wrappers: set[int] = set()
+    for same in (group for group in by_name.values() if len(group) > 1):
+        entries = {sym.addr for sym in same}
+        for sym in same:
+            body = code(sym.addr, sym.size) or b""
+            for i in range(len(body) - 4):
+                if body[i] in (0xE8, 0xE9):  # call / jmp rel32
+                    target = sym.addr + i + 5 + int.from_bytes(body[i + 1 : i + 5], "little", signed=True)
+                    if target != sym.addr and target in entries:
+                        wrappers.add(sym.addr)
+                        break
+    return wrappers
 
 
 class EntryRecorder:
@@ -221,6 +247,10 @@ class CallPath:
         self._orphans: list[Chain] = []
         self._system: dict[int, bool] = {}  # g -> whether it is a g0/gsignal
         self._now = 0
+        # What depends only on code addresses, worked out once per address (entries repeat a lot):
+        self._jumps: dict[tuple[int, int, int], bool] = {}  # (entry, source block, return address)
+        self._callers: dict[int, Function | None] = {}  # return address -> the function calling from there
+        self._inline_names: dict[int, list[str]] = {}  # call pc -> shown inlined frames there
 
     # -- entries ---------------------------------------------------------------
 
@@ -254,12 +284,25 @@ class CallPath:
         """Whether the entry was reached other than by a call from the caller at the return address:
         from inside ``fn`` (a loop, a morestack restart) or from elsewhere (gogo resuming a
         goroutine, a signal return)."""
-        source = record.source_block
-        if fn.entry <= source < fn.end:
-            return True
-        if not record.return_address:
-            return False
-        return self.index.containing(source) is not self.index.containing(record.return_address - 1)
+        key = (fn.entry, record.source_block, record.return_address)
+        jumped = self._jumps.get(key)
+        if jumped is None:
+            source, ret = record.source_block, record.return_address
+            if fn.entry <= source < fn.end:
+                jumped = True
+            elif not ret:
+                jumped = False
+            else:
+                jumped = self.index.containing(source) is not self._caller(ret)
+            self._jumps[key] = jumped
+        return jumped
+
+    def _caller(self, ret: int) -> Function | None:
+        """The function holding the call that returns to ``ret``."""
+        if ret in self._callers:
+            return self._callers[ret]
+        caller = self._callers[ret] = self.index.containing(ret - 1)
+        return caller
 
     def _reentered(self, chain: Chain | None, fn: Function, stack: int, offset: int, tid: int) -> bool:
         """Whether a jump from inside ``fn`` to its entry is a loop or morestack restarting it (the
@@ -299,7 +342,7 @@ class CallPath:
             top = chain.frames[-1]
             if top.stack != stack and ((top.function.switcher and self._is_system(stack)) or top.stack == 0):
                 return chain  # work on a system stack (or the first g), nested under who asked for it
-            if any(f.stack == stack for f in chain.frames):
+            if any(f.stack == stack for f in reversed(chain.frames)):  # the top ones usually are
                 self._pop(chain, stack, offset, tid)
                 self._pop_callers_siblings(chain, stack, offset, record, tid)
                 return chain
@@ -345,7 +388,9 @@ class CallPath:
         The caller's entry RSP is the return address's slot plus the caller's SP delta (pcsp) at
         the call site."""
         ret = record.return_address
-        caller = self.index.containing(ret - 1) if ret else None
+        if not ret:
+            return
+        caller = self._caller(ret)
         if caller is None:
             return
         delta = self._inline.sp_delta(ret - 1)
@@ -370,7 +415,11 @@ class CallPath:
 
     def _reconcile_inlined(self, chain: Chain, parent: Frame, call_pc: int, tid: int) -> int:
         """Open/close the inlined frames of ``parent`` for a call from ``call_pc``; the callee's depth."""
-        names = [n for n in self._inline.frames_at(call_pc) if self.index.selected(n)] if self._inline else []
+        names = self._inline_names.get(call_pc)
+        if names is None:
+            inlined = self._inline.frames_at(call_pc) if self._inline else ()
+            names = [n for n in inlined if self.index.selected(n)]
+            self._inline_names[call_pc] = names
         keep = 0
         while keep < len(names) and keep < len(parent.inlined) and names[keep] == parent.inlined[keep]:
             keep += 1
@@ -419,7 +468,7 @@ class CallPath:
 
 def attach(machine, recorder: EntryRecorder, patterns: Sequence[str], goid_of) -> CallPath:
     """Record the call path of ``machine``'s run (before it runs)."""
-    index = FunctionIndex(machine.image.symbols, patterns)
+    index = FunctionIndex(machine.image.symbols, patterns, machine.mem.peek)
     path = CallPath(index, InlineTree.from_image(machine.image), machine.emit, goid_of)
     recorder.follow(path)
     machine.add_finish_hook(lambda: path.finish(machine.cpu.instructions))

@@ -352,7 +352,7 @@ def _disasm(ns: argparse.Namespace) -> int:
 def _run(ns: argparse.Namespace) -> int:
     from emulator.api import DEFAULT_ENV, filesystem, guest_environment, resolve_target
     from emulator.limits import LimitedText, Limits, describe_limit_hits
-    from emulator.machine import Machine, RunConfig
+    from emulator.machine import ImageDoesNotFit, Machine, RunConfig
     from emulator.strace import StraceWriter
     from loader import LoaderError, load_image
 
@@ -417,7 +417,11 @@ def _run(ns: argparse.Namespace) -> int:
     if observing:
         sinks.append(events.append)
     try:
-        machine = Machine(image, config, sinks=sinks)
+        try:
+            machine = Machine(image, config, sinks=sinks)
+        except ImageDoesNotFit as e:
+            print(f"emulator: {e}", file=sys.stderr)
+            return exitcodes.USAGE
         if observing:
             from emulator.calls import observe, parse_patterns
 
@@ -448,8 +452,8 @@ def _run(ns: argparse.Namespace) -> int:
     if unimplemented:
         listed = ", ".join(f"{name} ({n}x)" for name, n in sorted(unimplemented.items()))
         print(f"emulator: unimplemented syscalls answered ENOSYS: {listed}", file=sys.stderr)
-    if machine.kernel.refused:
-        print(subprocess_refusal(machine.kernel.refused), file=sys.stderr)
+    for line in refusal_lines(machine.kernel.refused):
+        print(line, file=sys.stderr)
     if ns.stats:
         _print_stats(machine)
     return outcome.status
@@ -501,10 +505,16 @@ def _write_pictures(ns: argparse.Namespace, outputs: dict, events: list, machine
             f.close()
 
 
-def subprocess_refusal(refused: dict[str, int]) -> str:
-    """The one line a run that tried to start processes ends with."""
-    listed = ", ".join(f"{name} {n}x" for name, n in sorted(refused.items()))
-    return f"emulator: this program starts subprocesses; not supported yet ({listed} answered ENOSYS)"
+def refusal_lines(refused: dict[str, int]) -> list[str]:
+    """One line per capability the program tried and we refused (new processes, sockets)."""
+    from syscalls.kernel import REFUSED
+
+    lines = []
+    for what, names in REFUSED.items():
+        listed = ", ".join(f"{name} {refused[name]}x" for name in sorted(refused) if name in names)
+        if listed:
+            lines.append(f"emulator: this program {what}; not supported yet ({listed} answered ENOSYS)")
+    return lines
 
 
 def _print_stats(machine) -> None:

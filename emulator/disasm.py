@@ -22,9 +22,9 @@ from capstone import x86_const
 
 from emulator import goabi
 from loader import SymbolTable, load_image
-from loader.lines import ElfFile, LineTable, read_elf
+from loader.elffile import ElfFile, read_elf
+from loader.lines import LineTable
 from loader.packages import ElfSymbol, elf_symbols
-from loader.symbols import types_base
 
 _MAX_LISTED_CLOSE = 8
 
@@ -82,7 +82,7 @@ class Binary:
         sym = next((s for s in self.data_symbols if s.name == "runtime.types"), None)
         if sym is not None:
             return sym.addr
-        return types_base(self.elf.data, self.elf.sections, self.elf.segmap)
+        return self.elf.types_base
 
     def type_name(self, addr: int) -> str | None:
         """The Go type whose descriptor (abi.Type) is at ``addr``, if it looks like one."""

@@ -38,8 +38,7 @@ from emulator import goabi
 from emulator.calls import EntryRecorder
 from emulator.cpu import EntryRecord
 from emulator.events import GoEvent, ThreadEvent
-from loader.lines import read_elf
-from loader.symbols import types_base
+from loader.elffile import read_elf
 
 PHASES = ("bootstrap", "runtime-init", "package-init", "main", "exit")
 
@@ -248,7 +247,7 @@ def _types_base(path: str) -> int | None:
     """runtime.types of the binary at ``path`` (the image keeps only what is mapped)."""
     try:
         elf = read_elf(path)
-        return types_base(elf.data, elf.sections, elf.segmap)
+        return elf.types_base
     except (OSError, ValueError, struct.error, IndexError):
         return None
 

@@ -27,7 +27,15 @@ from emulator.cpu import CPUID_LEAVES, Cpu
 from emulator.events import Event, ExitEvent, SignalEvent, SyscallEvent, ThreadEvent
 from emulator.futex import FutexTable
 from emulator.limits import Limits, Watchdog
-from emulator.memory import MMAP_BASE, PROT_EXEC, PROT_READ, AddressSpace, page_down, page_up
+from emulator.memory import (
+    MMAP_BASE,
+    PROT_EXEC,
+    PROT_READ,
+    AddressSpace,
+    MemoryLimitReached,
+    page_down,
+    page_up,
+)
 from emulator.reports import (
     MEMORY_ERRORS,
     FaultReport,
@@ -91,6 +99,10 @@ RT_SIGRETURN = 15
 # Page-fault error code bits (the sigcontext's ``err``), as the CPU pushes them.
 PF_PROT, PF_WRITE, PF_USER, PF_INSTR = 1, 2, 4, 16
 PAGE_FAULT_VECTOR, INVALID_OPCODE_VECTOR = 14, 6
+
+
+class ImageDoesNotFit(ValueError):
+    """The binary cannot even be loaded under the memory limit: a usage error, not a guest's ENOMEM."""
 
 
 @dataclass
@@ -217,7 +229,14 @@ class Machine:
         self._restore: UserContext | None = None  # set by rt_sigreturn, applied once the CPU stops
         self._pause_hooks: list[Callable[[Thread], None]] = []
         self._finish_hooks: list[Callable[[], None]] = []
-        self.current = self._load()
+        try:
+            self.current = self._load()
+        except MemoryLimitReached as e:
+            self.close()
+            raise ImageDoesNotFit(
+                f"{os.path.basename(image.path)} does not fit in --memory-limit {config.limits.memory}: "
+                "its segments and initial stack need more"
+            ) from e
 
     # -- loading -----------------------------------------------------------
 
@@ -454,7 +473,7 @@ class Machine:
         self.stats.syscalls += 1
         if self._pause_hooks:
             self._pause(thread)
-        decoded = self._decode_entry(nr, args) if self._recording else None
+        decoded = self._decode_entry(nr, args) if self.config.record_syscalls else None
         outcome = self.kernel.handle(thread, nr, args)
         if type(outcome) is int:
             self.cpu.set_result(outcome)
@@ -514,13 +533,9 @@ class Machine:
         self.kernel.signals.pending.pop(thread.tid, None)
         self._emit(ThreadEvent(self.cpu.instructions, thread.tid, "exit", parent=None))
 
-    @property
-    def _recording(self) -> bool:
-        return self.config.record_syscalls
-
     def _decode_entry(self, nr: int, args: list[int]) -> tuple[object, ...] | None:
         sp = self.stack_pointer() if nr == RT_SIGRETURN else None  # its argument is the frame
-        return tuple(decode_args(lookup(nr), Call(tuple(args), sp=sp), self.mem, out=False))
+        return tuple(decode_args(lookup(nr), Call(tuple(args), None, sp), self.mem, out=False))
 
     def _record(
         self, tid: int, nr: int, args: list[int], decoded: tuple[object, ...] | None, result: int | None
@@ -528,7 +543,7 @@ class Machine:
         sc = lookup(nr)
         name = sc.name
         self.stats.by_syscall[name] = self.stats.by_syscall.get(name, 0) + 1
-        if not self._recording:
+        if not self.config.record_syscalls:
             self._recent.append((self.cpu.instructions, tid, nr, args, result))  # no event: this is hot
             return
         decoded_result = None

@@ -109,7 +109,8 @@ def source_position(machine: Machine, pc: int) -> str | None:
 
 @functools.lru_cache(maxsize=4)
 def _line_table(path: str) -> LineTable | None:
-    from loader.lines import LineTable, read_elf  # only when a report is written: keeps start-up lean
+    from loader.elffile import read_elf  # only when a report is written: keeps start-up lean
+    from loader.lines import LineTable
 
     try:
         return LineTable.from_elf(read_elf(path))

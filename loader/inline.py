@@ -25,10 +25,9 @@ import struct
 from dataclasses import dataclass, field
 
 from loader import moduledata, pclntab
+from loader.elffile import read_elf
 from loader.image import Image
-from loader.lines import read_elf
 from loader.segmap import SegmentMap
-from loader.symbols import locate_pclntab
 
 PCDATA_INL_TREE_INDEX = 2
 FUNCDATA_INL_TREE = 3
@@ -41,8 +40,8 @@ class _Host:
 
     record: pclntab.FuncRecord
     tree_addr: int  # unbiased address of its inline tree
-    runs: list[tuple[int, int]] | None = None  # (end pc, tree index) of PCDATA_InlTreeIndex
-    ends: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)  # PCDATA_InlTreeIndex: end pc of each run
+    indexes: list[int] | None = None  # and its tree index (None until first used)
 
 
 class InlineTree:
@@ -82,13 +81,13 @@ class InlineTree:
         try:
             elf = read_elf(image.path)
             segmap = elf.segmap
-            found = locate_pclntab(elf.data, elf.sections, segmap)
+            found = elf.pclntab
             if found is None or found.header.magic != pclntab.GO120_MAGIC:
                 return cls()
             gofunc = moduledata.gofunc(segmap, found.addr, found.header)
             if gofunc is None:
                 return cls()
-            records = pclntab.func_records(found.blob, found.text)
+            records = pclntab.func_records(found.blob, found.text, names=False)
         except (OSError, ValueError, struct.error, IndexError):
             return cls()
         return cls(found.blob, found.header, records, segmap, gofunc, image.load_bias)
@@ -140,11 +139,9 @@ class InlineTree:
         host = self._hosts[i]
         assert host is not None and self._header is not None
         try:
-            if host.runs is None:
+            if host.indexes is None:
                 table, entry = host.record.pcdata[PCDATA_INL_TREE_INDEX], host.record.entry
-                runs = pclntab.pc_values(self._blob, self._header, table, entry)
-                host.runs = [(end, index) for _start, end, index in runs]
-                host.ends = [end for end, _ in host.runs]
+                host.ends, host.indexes = pclntab.pc_table(self._blob, self._header, table, entry)
             names: list[str] = []
             index = self._index_at(host, pc)
             while index >= 0 and len(names) < 64:
@@ -157,9 +154,9 @@ class InlineTree:
 
     @staticmethod
     def _index_at(host: _Host, pc: int) -> int:
-        assert host.runs is not None
+        assert host.indexes is not None
         j = bisect.bisect_right(host.ends, pc)
-        return host.runs[j][1] if j < len(host.runs) else -1
+        return host.indexes[j] if j < len(host.indexes) else -1
 
     def _call(self, host: _Host, index: int) -> tuple[int, int]:
         """(nameOff, parentPc) of inline tree entry ``index``."""

@@ -9,34 +9,10 @@ innermost frame, as ``go tool addr2line`` and panics print it.
 from __future__ import annotations
 
 import bisect
-import os
 from dataclasses import dataclass
 
 from loader import pclntab
-from loader.elf import PT_LOAD, parse_elf_header, parse_program_headers
-from loader.sections import SectionHeader, parse_section_headers
-from loader.segmap import SegmentMap
-from loader.symbols import locate_pclntab
-
-
-@dataclass(frozen=True)
-class ElfFile:
-    """The raw parts of an executable that the static readers (lines, packages) share."""
-
-    data: bytes
-    sections: tuple[SectionHeader, ...]
-    segmap: SegmentMap
-
-
-def read_elf(path: str | os.PathLike[str]) -> ElfFile:
-    """The file's bytes, section headers and PT_LOAD map (raises LoaderError like load_image)."""
-    name = os.fspath(path)
-    with open(name, "rb") as f:
-        data = f.read()
-    ehdr = parse_elf_header(data, name)
-    phdrs = parse_program_headers(data, ehdr, name)
-    loads = sorted((ph for ph in phdrs if ph.p_type == PT_LOAD), key=lambda ph: ph.p_vaddr)
-    return ElfFile(data, parse_section_headers(data, ehdr), SegmentMap(data, loads))
+from loader.elffile import ElfFile
 
 
 @dataclass(frozen=True)
@@ -72,7 +48,7 @@ class LineTable:
     @classmethod
     def from_elf(cls, elf: ElfFile) -> LineTable | None:
         """The binary's line table, or None when it has no readable Go 1.18+ pclntab."""
-        found = locate_pclntab(elf.data, elf.sections, elf.segmap)
+        found = elf.pclntab
         if found is None:
             return None
         try:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from loader.lines import ElfFile
+from loader.elffile import ElfFile
 from loader.sections import SHN_UNDEF, SHT_STRTAB, SHT_SYMTAB, section_bytes, string_at
 from loader.symbols import Symbol
 from loader.symtab import ELF64_SYM, STT_FUNC, STT_OBJECT, st_type

@@ -201,14 +201,3 @@ def _text_start(
 def _in_code(segmap: SegmentMap, addr: int) -> bool:
     region = segmap.region_at(addr)
     return region is not None and region.executable
-
-
-def types_base(data: bytes, sections: tuple[SectionHeader, ...], segmap: SegmentMap) -> int | None:
-    """runtime.types, what a type descriptor's name offset counts from: moduledata.types (found by
-    the pclntab, so stripped binaries too), else the .go.type section."""
-    found = locate_pclntab(data, sections, segmap)
-    types = moduledata.types_start(segmap, found.addr, found.header) if found is not None else None
-    if types is not None:
-        return types
-    section = find_section(sections, ".go.type")
-    return section.sh_addr if section is not None else None

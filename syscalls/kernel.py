@@ -151,13 +151,19 @@ class KernelConfig:
     filesystem: FsConfig = field(default_factory=FsConfig)
 
 
+# Calls refused on purpose, by what the program was trying to do (the line printed at exit).
+REFUSED = {
+    "starts subprocesses": ("execve", "execveat", "fork", "vfork", "clone"),
+    "opens network sockets": ("socket", "socketpair"),
+}
+
 Handler = Callable[..., Outcome]
 HANDLERS: dict[str, Handler] = {}
 
 
 def load_handlers() -> dict[str, Handler]:
     """Import every area module (each registers its handlers) and return the registry."""
-    from syscalls import files, futex, memory, pipes, poll, process, signals, threads, time  # noqa: F401
+    from syscalls import files, futex, memory, pipes, poll, process, signals, sockets, threads, time  # noqa: F401
 
     return HANDLERS
 
@@ -211,8 +217,8 @@ class Kernel:
             self._dispatch[nr] = (sc.name, handler, handler.__code__.co_argcount - 2 if handler else 0)
 
     def refuse(self, name: str) -> int:
-        """A new process (execve, fork, a non-thread clone): not emulated. The guest sees ENOSYS
-        (Go's os/exec reports it as an error); the run reports it once, at exit."""
+        """A capability we do not emulate yet (REFUSED: new processes, sockets). The guest sees
+        ENOSYS (Go reports it as an error); the run reports each kind once, at exit."""
         self.refused[name] += 1
         return -errno.ENOSYS
 

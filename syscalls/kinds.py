@@ -22,7 +22,7 @@ import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from . import errno as _errno
 from . import flags as fl
@@ -91,12 +91,12 @@ class Stat:
     rdev: int
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     """What a kind may look at: the raw registers and, after the call, rax.
 
     ``sp`` is the stack pointer at the syscall instruction; only
     rt_sigreturn needs it (its argument is the signal frame on the stack).
+    A named tuple: a recorded run makes two per syscall.
     """
 
     args: tuple[int, ...]
@@ -194,6 +194,9 @@ class Kind:
 
     out: bool = False
     pointer: ClassVar[bool] = False  # the value points at what is shown; NULL shows as NULL
+    # fetch uses the register alone (no memory, never raises): decode may call it directly, which
+    # matters because every syscall of a recorded run decodes its arguments.
+    register_only: ClassVar[bool] = False
 
     def bind(self, names: Mapping[str, int]) -> Kind:
         """Resolve argument names this kind refers to into register indexes."""
@@ -256,6 +259,8 @@ def _arg(call: Call, ref: str | int) -> int:
 class Num(Kind):
     """An integer register: decimal (signed or not) or hex, of 32 or 64 bits."""
 
+    register_only = True
+
     bits: int = 64
     signed: bool = True
     hex: bool = False
@@ -279,6 +284,8 @@ class Ptr(Kind):
     clone's tls (shown after ``<... clone resumed>``).
     """
 
+    register_only = True
+
     out: bool = False
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
@@ -288,6 +295,8 @@ class Ptr(Kind):
 @dataclass(frozen=True)
 class Fd(Kind):
     """A file descriptor (C int); ``dirfd`` names AT_FDCWD like strace."""
+
+    register_only = True
 
     dirfd: bool = False
 
@@ -304,6 +313,8 @@ class Fd(Kind):
 class Flags(Kind):
     """A bit set from syscalls.flags (``PROT_READ|PROT_WRITE``)."""
 
+    register_only = True
+
     set: fl.FlagSet
     bits: int = 32
 
@@ -318,6 +329,8 @@ class Flags(Kind):
 @dataclass(frozen=True)
 class Choice(Kind):
     """One named value from syscalls.flags (``MADV_DONTNEED``)."""
+
+    register_only = True
 
     set: fl.EnumSet
     bits: int = 32
@@ -337,6 +350,8 @@ class Choice(Kind):
 @dataclass(frozen=True)
 class Custom(Kind):
     """An integer shown by a function (open flags, mmap flags, signals ...)."""
+
+    register_only = True
 
     fn: Callable[[int], str]
     bits: int = 32

@@ -9,6 +9,7 @@ produced only when a file is opened.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from collections.abc import Callable
@@ -181,15 +182,26 @@ def _process_tree(k: Kernel, base: str) -> dict[str, Entry]:
 
 
 def synthetic_tree(k: Kernel) -> dict[str, Entry]:
-    """Every generated path of the namespace, by absolute guest path."""
-    pid = k.config.pid
+    """Every generated path of the namespace, by absolute guest path.
+
+    The process's own entries (fds, threads, cwd) are made fresh on each call; the rest depends
+    only on the configuration and is built once (the path walk asks for the tree on every lookup).
+    """
+    c = k.config
+    tree = dict(_fixed_tree(c.pid, c.cpus, c.hostname))
+    tree.update(_process_tree(k, f"/proc/{c.pid}"))
+    return tree
+
+
+@functools.lru_cache(maxsize=8)
+def _fixed_tree(pid: int, cpus: int, hostname: str) -> dict[str, Entry]:
     tree: dict[str, Entry] = {
         "/proc": SynDir(),
         "/proc/self": SynLink(str(pid)),
         "/proc/thread-self": SynLink(f"{pid}/task/{pid}"),
-        "/proc/cpuinfo": SynFile(_fixed(_cpuinfo(k.config.cpus))),
+        "/proc/cpuinfo": SynFile(_fixed(_cpuinfo(cpus))),
         "/proc/meminfo": SynFile(_fixed(_meminfo())),
-        "/proc/sys/kernel/hostname": SynFile(_fixed(k.config.hostname.encode() + b"\n"), mode=0o644),
+        "/proc/sys/kernel/hostname": SynFile(_fixed(hostname.encode() + b"\n"), mode=0o644),
         "/proc/sys/kernel/osrelease": SynFile(_fixed(b"6.1.0-emulator\n")),
         "/proc/sys/fs/pipe-max-size": SynFile(_fixed(b"1048576\n"), mode=0o644),  # Linux's default
         "/dev": SynDir(0o755),
@@ -200,7 +212,6 @@ def synthetic_tree(k: Kernel) -> dict[str, Entry]:
         "/sys": SynDir(),
         "/etc": SynDir(0o755),
     }
-    tree.update(_process_tree(k, f"/proc/{pid}"))
     for name, rdev in DEVICES.items():
         tree[f"/dev/{name}"] = SynDevice(name, rdev)
     for path, data in SYNTHETIC_FILES.items():

@@ -27,10 +27,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 from . import flags as fl
 from .abi import GuestMemory
 from .kinds import (
+    _M64,
     ADDR,
     ARGV,
     CLONE_FLAGS,
@@ -166,6 +168,26 @@ class Syscall:
         """The register index of argument ``i``."""
         r = self.args[i].reg
         return i if r is None else r
+
+    @cached_property
+    def plan(self) -> tuple[tuple[int, Kind, bool | None, bool], ...]:
+        """Per argument: (register, kind, whether it is out or None if that depends on the call,
+        whether its kind decodes from the register alone). Worked out once: recorded runs decode
+        every syscall, and the generic rules cost more than the decoding itself."""
+        return tuple(
+            (
+                self.reg(i),
+                arg.kind,
+                arg.kind.out if type(arg.kind).is_out is Kind.is_out else None,
+                arg.kind.register_only and not arg.kind.out,
+            )
+            for i, arg in enumerate(self.args)
+        )
+
+    @cached_property
+    def has_out(self) -> bool:
+        """Whether any argument may be decoded after the call (else the entry half is the whole)."""
+        return any(out is not False for _, _, out, _ in self.plan)
 
 
 @dataclass(frozen=True)
@@ -688,8 +710,8 @@ _(318, "getrandom", FULL, buf=buf_out(hexall=True), buflen=SIZE, flags=flags(fl.
 _(103, "syslog", NONE, type=INT, bufp=_STRUCT_OUT, len=INT)
 
 # sockets
-_(41, "socket", NONE, domain=enum(fl.AF), type=SOCK_TYPE, protocol=INT, ret=FD)
-_(53, "socketpair", NONE, domain=enum(fl.AF), type=SOCK_TYPE, protocol=INT, sv=FDS_OUT)
+_(41, "socket", PARTIAL, note="refused with ENOSYS: networking is not emulated; reported once at exit", domain=enum(fl.AF), type=SOCK_TYPE, protocol=INT, ret=FD)
+_(53, "socketpair", PARTIAL, note="refused with ENOSYS: networking is not emulated; reported once at exit", domain=enum(fl.AF), type=SOCK_TYPE, protocol=INT, sv=FDS_OUT)
 _(42, "connect", NONE, sockfd=FD, addr=PTR, addrlen=UINT)
 _(49, "bind", NONE, sockfd=FD, addr=PTR, addrlen=UINT)
 _(50, "listen", NONE, sockfd=FD, backlog=INT)
@@ -783,11 +805,6 @@ def lookup(nr: int) -> Syscall:
     return sc
 
 
-def _value(sc: Syscall, call: Call, i: int) -> int:
-    reg = sc.reg(i)
-    return call.args[reg] if reg < len(call.args) else 0
-
-
 def decode_args(
     sc: Syscall,
     call: Call,
@@ -804,15 +821,24 @@ def decode_args(
     are taken from ``entry`` when given (memory may have changed since),
     else decoded now.
     """
+    plan = sc.plan
+    if out and entry is not None and not sc.has_out and len(entry) == len(plan):
+        return list(entry)
+    args = call.args
+    count = len(args)
     result: list[object] = []
-    for i, arg in enumerate(sc.args):
-        value = _value(sc, call, i)
-        if arg.kind.is_out(call):
-            result.append(arg.kind.decode(value, call, mem) if out else Mark.PENDING)
+    for i, (reg, kind, is_out, register_only) in enumerate(plan):
+        value = args[reg] if reg < count else 0
+        if is_out is None:
+            is_out = kind.is_out(call)
+        if is_out:
+            result.append(kind.decode(value, call, mem) if out else Mark.PENDING)
         elif out and entry is not None and i < len(entry) and entry[i] is not Mark.PENDING:
             result.append(entry[i])
+        elif register_only:
+            result.append(kind.fetch(value & _M64, call, mem))
         else:
-            result.append(arg.kind.decode(value, call, mem))
+            result.append(kind.decode(value, call, mem))
     return result
 
 

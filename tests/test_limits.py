@@ -22,6 +22,7 @@ from guest import elf, exit_group, exit_with_rax, syscall
 
 from emulator import api, cli, exitcodes
 from emulator.limits import LimitedText, Watchdog
+from emulator.machine import ImageDoesNotFit
 
 DATA = guest.BASE + 0x800
 MESSAGE = b"before the limit\n"
@@ -115,7 +116,7 @@ def test_ctrl_c_stops_the_guest_flushes_the_trace_and_exits_130(tmp_path: Path) 
 
 
 def test_ctrl_c_in_a_go_program_names_the_goroutine(tmp_path: Path) -> None:
-    """The cpu fixture computes for seconds in main.main after its last start-up syscall.
+    """The cpu fixture computes for seconds in main.main after mapping its 20 MiB buffer.
 
     No asynchronous preemption: a SIGURG handler would hide main.main in a signal frame,
     which the frame-pointer walk does not read.
@@ -129,10 +130,10 @@ def test_ctrl_c_in_a_go_program_names_the_goroutine(tmp_path: Path) -> None:
     )
     try:
         for _ in range(2000):
-            if proc.poll() is not None or "clone(" in (trace.read_text() if trace.exists() else ""):
-                break
+            if proc.poll() is not None or ", 20971520, " in (trace.read_text() if trace.exists() else ""):
+                break  # main.main's make([]byte, 20 MiB): from here it computes for seconds
             time.sleep(0.05)
-        time.sleep(1)  # into main.main, which runs for about ten seconds more
+        time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
@@ -144,6 +145,19 @@ def test_ctrl_c_in_a_go_program_names_the_goroutine(tmp_path: Path) -> None:
 
 
 # -- limits the guest meets as an errno: the run goes on ------------------------------
+
+
+def test_a_memory_limit_too_small_to_load_the_binary_is_a_usage_error(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    status = cli.main(["run", str(built("hello")), "--memory-limit", "1M"])
+    _, err = capfd.readouterr()
+    assert status == exitcodes.USAGE
+    assert err.splitlines() == [
+        "emulator: hello does not fit in --memory-limit 1048576: its segments and initial stack need more"
+    ]
+    with pytest.raises(ImageDoesNotFit):
+        api.run(built("hello"), memory_limit=1 << 20)
 
 
 def test_memory_limit_is_enomem_then_go_decides(capfd: pytest.CaptureFixture[str]) -> None:

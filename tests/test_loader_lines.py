@@ -12,7 +12,8 @@ from conftest import built
 
 from emulator.toolchains import go_binary
 from loader import pclntab
-from loader.lines import LineTable, read_elf
+from loader.elffile import read_elf
+from loader.lines import LineTable
 
 CASES = [(v, s) for v in ("1.21.13", "1.27.3") for s in (False, True)]
 

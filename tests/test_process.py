@@ -125,3 +125,23 @@ def test_waits_answer_echild_as_nothing_is_ever_a_child(tmp_path: Path, call: by
     path = tmp_path / "guest"
     path.write_bytes(guest.elf(call + guest.exit_with_rax()))
     assert api.run(path).exit_status == expected & 0xFF
+
+
+def test_sockets_are_refused_and_reported_once(tmp_path: Path) -> None:
+    """No host socket is ever opened: the guest gets ENOSYS and the user one line at exit."""
+    from guest import elf, exit_with_rax, syscall
+
+    af_inet, sock_stream, af_unix = 2, 1, 1
+    code = syscall(41, af_inet, sock_stream, 0) + syscall(53, af_unix, sock_stream, 0, 0) + exit_with_rax()
+    path = tmp_path / "sockets"
+    path.write_bytes(elf(code))
+    result = api.run(path)
+    assert result.exit_status == -38 & 0xFF  # ENOSYS from socketpair
+    assert result.refused == {"socket": 1, "socketpair": 1}
+    proc = subprocess.run(
+        [sys.executable, "-m", "emulator", "run", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.stderr.splitlines() == [
+        "emulator: this program opens network sockets; not supported yet "
+        "(socket 1x, socketpair 1x answered ENOSYS)"
+    ]
