@@ -44,7 +44,6 @@ class Package:
     path: str
     area: str  # "compute", "concurrency", "files"
     skip: str = ""  # -test.skip pattern (both runs): what the emulator does not do (subprocesses...)
-    needs_vfs: bool = False  # writes files: needs the writable filesystem the emulator lacks so far
 
 
 def _only(*names: str) -> str:
@@ -122,10 +121,10 @@ PACKAGES = (
     Package("sync/atomic", "concurrency"),
     Package("context", "concurrency", skip=_only("ExampleAfterFunc_connection")),
     Package("time", "concurrency"),
-    Package("os", "files", skip=_OS_SKIPS, needs_vfs=True),
-    Package("io/fs", "files", needs_vfs=True),
-    Package("path/filepath", "files", needs_vfs=True),
-    Package("archive/zip", "files", needs_vfs=True),
+    Package("os", "files", skip=_OS_SKIPS),
+    Package("io/fs", "files"),
+    Package("path/filepath", "files"),
+    Package("archive/zip", "files"),
 )
 FAST = (
     "unicode/utf8",
@@ -342,7 +341,8 @@ class Row:
             return ""
         missing = sorted(n.passed - e.passed)
         lines = e.tail.splitlines()
-        unimplemented = [line for line in lines if "unimplemented syscalls" in line or "subprocesses" in line]
+        notes = ("unimplemented syscalls", "not supported yet")  # the emulator's lines at exit
+        unimplemented = [line for line in lines if any(note in line for note in notes)]
         reports = [line for line in lines if line.startswith(("emulator:", "fatal error", "panic:"))]
         what = (unimplemented or reports or [line for line in lines if "FAIL" in line] or lines[-1:] or [""])[
             0
@@ -374,9 +374,8 @@ def format_table(rows: list[Row]) -> str:
     lines = [head, "|" + " --- |" * 10]
     for r in rows:
         ratio = r.emulated.seconds / r.native.seconds if r.native.seconds else float("inf")
-        area = " (needs vfs)" if r.package.needs_vfs else ""
         lines.append(
-            f"| {r.package.path}{area} | {r.native.result} | {r.emulated.result} | {_counts(r.native)} "
+            f"| {r.package.path} | {r.native.result} | {r.emulated.result} | {_counts(r.native)} "
             f"| {_counts(r.emulated)} | {r.emulated.seconds:.1f} | {ratio:.0f}x "
             f"| {'yes' if r.conforms else 'no'} | {_cell(r.package.skip)} | {_cell(r.first_cause())} |"
         )
