@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from unicorn import UC_ERR_INSN_INVALID, UcError
 from unicorn import x86_const as x86
 
-from emulator import bundle, exitcodes, vdso
+from emulator import exitcodes, vdso
 from emulator.clock import VirtualClock
 from emulator.cpu import CPUID_LEAVES, Cpu
 from emulator.events import Event, ExitEvent, SignalEvent, SyscallEvent, ThreadEvent
@@ -734,6 +734,8 @@ class Machine:
             f"  after {self.cpu.instructions} instructions, seed {self.config.seed}"
         )
         report = self._describe(headline, thread)
+        from emulator import bundle  # only for a bug of ours: it imports what a run never needs
+
         path = bundle.write(self, error, report)
         report += f"\nemulator: reproducer bundle (with the Python traceback) in {path}" if path else ""
         return Outcome(exitcodes.INTERNAL_ERROR, "internal-error", report=report, bundle=path)

@@ -234,7 +234,7 @@ def test_run_does_not_import_explain_or_capstone(tmp_path) -> None:
     probe = (
         "import sys; from emulator import cli; status = cli.main(['run', sys.argv[1]]); "
         "heavy = ('emulator.explain', 'emulator.facts', 'emulator.disasm', 'capstone', 'loader.lines', "
-        "'loader.packages'); print(sorted(m for m in heavy if m in sys.modules))"
+        "'loader.packages', 'emulator.bundle'); print(sorted(m for m in heavy if m in sys.modules))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", probe, str(built("hello"))], capture_output=True, text=True, timeout=60
