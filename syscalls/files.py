@@ -1117,6 +1117,11 @@ def mknodat(k: Kernel, t: Task, dirfd: int, pathname: int, mode: int, dev: int) 
     else:
         os.close(_on_host(os.open, (host,), O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_WRONLY, 0o600))
     _on_host(os.chmod, (host,), mode & 0o7777 & ~k.vfs.umask)
+    return _made(k, found)
+
+
+def _made(k: Kernel, found: Missing) -> int:
+    """The name just made on the host enters the namespace: a new inode, its parent changed."""
     node = k.vfs.lookup(found.path)
     assert node is not None
     k.vfs.created(node)
@@ -1135,11 +1140,7 @@ def mkdirat(k: Kernel, t: Task, dirfd: int, pathname: int, mode: int) -> int:
     host = _host_child(found)
     _on_host(os.mkdir, (host,), 0o700)
     _on_host(os.chmod, (host,), mode & 0o7777 & ~k.vfs.umask)
-    node = k.vfs.lookup(found.path)
-    assert node is not None
-    k.vfs.created(node)
-    k.vfs.modified(found.parent)
-    return 0
+    return _made(k, found)
 
 
 @handles

@@ -8,10 +8,12 @@ The helpers below emit the few instructions the tests need.
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 BASE = 0x400000
 HEADERS = 64 + 56  # ELF header + one program header
 ENTRY = BASE + HEADERS
+DATA = BASE + 0x800  # scratch memory inside the guest's own segment (``program`` pads the code to it)
 
 
 def elf(code: bytes, *, bss: int = 0x1000) -> bytes:
@@ -41,6 +43,15 @@ def elf(code: bytes, *, bss: int = 0x1000) -> bytes:
     size = HEADERS + len(code)
     phdr = struct.pack("<IIQQQQQQ", 1, 7, 0, BASE, BASE, size, size + bss, 0x1000)
     return ehdr + phdr + code
+
+
+def program(tmp_path: Path, code: bytes, data: bytes = b"", *, bss: int = 0x1000) -> Path:
+    """A guest file: ``code`` at the entry point, ``data`` at DATA."""
+    pad = DATA - ENTRY - len(code)
+    assert pad >= 0, "code too long for the data offset"
+    path = tmp_path / "guest"
+    path.write_bytes(elf(code + bytes(pad) + data, bss=bss))
+    return path
 
 
 def mov_eax(value: int) -> bytes:

@@ -15,31 +15,20 @@ import threading
 import time
 from pathlib import Path
 
-import guest
 import pytest
 from conftest import built
-from guest import elf, exit_group, exit_with_rax, syscall
+from guest import DATA, exit_group, exit_with_rax, program, syscall
 
 from emulator import api, cli, exitcodes
 from emulator.limits import LimitedText, Watchdog
 from emulator.machine import ImageDoesNotFit
 
-DATA = guest.BASE + 0x800
 MESSAGE = b"before the limit\n"
 SPIN = b"\xeb\xfe"  # jmp $
 EAGAIN, EMFILE, EFBIG, EPERM = 11, 24, 27, 1
 RLIMIT_NPROC, RLIMIT_NOFILE = 6, 7
 SIGXFSZ = 25
 CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000
-
-
-def program(tmp_path: Path, code: bytes, data: bytes = b"") -> Path:
-    """Code at the entry point, ``data`` at DATA."""
-    pad = DATA - guest.ENTRY - len(code)
-    assert pad >= 0, "code too long for the data offset"
-    path = tmp_path / "guest"
-    path.write_bytes(elf(code + bytes(pad) + data))
-    return path
 
 
 def status_of(errno: int) -> int:

@@ -11,23 +11,13 @@ import time
 from pathlib import Path
 
 import guest
-from guest import SYSCALL, elf, exit_group, exit_with_rax, syscall
+from guest import DATA, SYSCALL, exit_group, exit_with_rax, program, syscall
 
 from emulator import api, exitcodes
 
-DATA = guest.BASE + 0x800  # scratch memory inside the guest's own segment (pads the code to it)
 CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000  # VM FS FILES SIGHAND THREAD SYSVSEM
 FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE = 128, 129
 ENOSYS, ETIMEDOUT, ENOMEM = 38, 110, 12
-
-
-def program(tmp_path: Path, code: bytes, data: bytes = b"") -> Path:
-    """Code at the entry point, ``data`` at DATA."""
-    pad = DATA - guest.ENTRY - len(code)
-    assert pad >= 0, "code too long for the data offset"
-    path = tmp_path / "guest"
-    path.write_bytes(elf(code + bytes(pad) + data))
-    return path
 
 
 def status_of(errno: int) -> int:

@@ -17,25 +17,16 @@ from pathlib import Path
 import guest
 import pytest
 from conftest import built
-from guest import exit_group, syscall
+from guest import DATA, exit_group, program, syscall
 
 from emulator import api, cli, exitcodes
 from emulator.bundle import FILES
 from emulator.toolchains import GO_VERSIONS
 
-DATA = guest.BASE + 0x800
 READ_NULL = b"\x48\x8b\x04\x25\x00\x00\x00\x00"  # mov rax, qword ptr [0]
 PUSH_RBP_MOV_RBP_RSP = b"\x55\x48\x89\xe5"
 FUTEX_WAIT_PRIVATE = 128
 OURS = "emulator: internal error, a bug in the emulator: "
-
-
-def program(tmp_path: Path, code: bytes, data: bytes = b"") -> Path:
-    pad = DATA - guest.ENTRY - len(code)
-    assert pad >= 0
-    path = tmp_path / "guest"
-    path.write_bytes(guest.elf(code + bytes(pad) + data))
-    return path
 
 
 def nested_fault(tmp_path: Path) -> tuple[Path, int]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import guest
 import pytest
 from conftest import built
-from guest import syscall
+from guest import DATA, syscall
 
 from emulator import api
 
@@ -99,7 +99,6 @@ def test_signals_a_program_sends_itself(version: str) -> None:
 
 # -- epoll and poll, from hand-made guests ------------------------------------------------------------
 
-DATA = guest.BASE + 0x800
 PIPEFDS, EVENT, EVENTS, POLLFD = DATA, DATA + 16, DATA + 32, DATA + 64
 TIMESPEC_1MS = DATA + 96
 CHILD_STACK = DATA + 0x1000

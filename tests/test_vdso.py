@@ -19,7 +19,7 @@ import guest
 import pytest
 from conftest import built
 from elftools.elf.elffile import ELFFile
-from guest import elf, exit_with_rax, syscall
+from guest import DATA, exit_with_rax, program, syscall
 from unicorn import x86_const
 
 from emulator import api, cli, toolchains, vdso
@@ -36,7 +36,6 @@ from emulator.memory import MMAP_BASE
 from loader import load_image
 from loader.auxv import AT_NULL, AT_SYSINFO_EHDR
 
-DATA = guest.BASE + 0x800
 NS = 1_000_000_000
 EINVAL = 22
 CLOCK_SYSCALLS = {"clock_gettime", "gettimeofday", "time"}
@@ -54,14 +53,6 @@ def native_output(path: Path) -> tuple[bytes, bytes, int]:
     env = dict(pair.split("=", 1) for pair in api.DEFAULT_ENV)
     proc = subprocess.run([str(path)], capture_output=True, env=env, timeout=60)
     return proc.stdout, proc.stderr, proc.returncode
-
-
-def program(tmp_path: Path, code: bytes, data: bytes = b"") -> Path:
-    pad = DATA - guest.ENTRY - len(code)
-    assert pad >= 0, "code too long for the data offset"
-    path = tmp_path / "guest"
-    path.write_bytes(elf(code + bytes(pad) + data, bss=0x1000))
-    return path
 
 
 def call_vdso(function: str, rdi: int = 0, rsi: int = 0) -> bytes:

@@ -12,7 +12,7 @@ from pathlib import Path
 import guest
 import pytest
 from conftest import built
-from guest import SYSCALL, exit_group, exit_with_rax, syscall
+from guest import DATA, SYSCALL, exit_group, exit_with_rax, program, syscall
 
 from emulator import api, cli, exitcodes, toolchains
 from syscalls.errno import (
@@ -30,15 +30,8 @@ from syscalls.errno import (
 from syscalls.procfs import ETC_FILES
 from syscalls.vfs import FIXED_TIME_NS, RESOLVE_BENEATH, RESOLVE_IN_ROOT, Missing, Vfs
 
-DATA = guest.BASE + 0x800
 O_WRONLY, O_CREAT = 0o1, 0o100
 EROFS = 30
-
-
-def program(tmp_path: Path, code: bytes, data: bytes) -> Path:
-    path = tmp_path / "guest"
-    path.write_bytes(guest.elf(code + bytes(DATA - guest.ENTRY - len(code)) + data))
-    return path
 
 
 def env_dict(pairs: tuple[str, ...]) -> dict[str, str]:
