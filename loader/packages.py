@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from loader.elffile import ElfFile
-from loader.sections import SHN_UNDEF, SHT_STRTAB, SHT_SYMTAB, section_bytes, string_at
 from loader.symbols import Symbol
-from loader.symtab import ELF64_SYM, STT_FUNC, STT_OBJECT, st_type
+from loader.symtab import STT_FUNC, STT_OBJECT, defined_symbols
 
 SHN_LORESERVE = 0xFF00
 
@@ -35,23 +34,11 @@ class ElfSymbol:
 def elf_symbols(elf: ElfFile) -> list[ElfSymbol]:
     """Every defined, named function and object symbol in ``.symtab``, by address; [] if stripped."""
     sections = elf.sections
-    symtab = next((s for s in sections if s.sh_type == SHT_SYMTAB), None)
-    if symtab is None or not 0 < symtab.sh_link < len(sections):
-        return []
-    strtab_header = sections[symtab.sh_link]
-    if strtab_header.sh_type != SHT_STRTAB:
-        return []
-    raw = section_bytes(elf.data, symtab)
-    strtab = section_bytes(elf.data, strtab_header)
-    usable = len(raw) - len(raw) % ELF64_SYM.size
-    found = []
-    for st_name, st_info, _other, shndx, value, size in ELF64_SYM.iter_unpack(raw[:usable]):
-        kind = st_type(st_info)
-        if kind not in (STT_FUNC, STT_OBJECT) or shndx == SHN_UNDEF or shndx >= SHN_LORESERVE:
-            continue
-        name = string_at(strtab, st_name)
-        if name and shndx < len(sections):
-            found.append(ElfSymbol(name, value, size, sections[shndx].name, kind == STT_FUNC))
+    found = [
+        ElfSymbol(name, value, size, sections[shndx].name, kind == STT_FUNC)
+        for name, kind, shndx, value, size in defined_symbols(elf.data, sections)
+        if kind in (STT_FUNC, STT_OBJECT) and shndx < min(SHN_LORESERVE, len(sections))
+    ]
     found.sort(key=lambda s: (s.addr, s.name))
     return found
 
