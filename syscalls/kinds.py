@@ -577,7 +577,6 @@ class Sigset(Kind):
 
     length: str | int | None = None
     out: bool = False
-    pointer: ClassVar[bool] = False  # the value points at what is shown; NULL shows as NULL
 
     def bind(self, names: Mapping[str, int]) -> Kind:
         return self if self.length is None else replace(self, length=_ref(self.length, names))
@@ -770,7 +769,6 @@ class Iovec(Kind):
 
     count: str | int = 0
     out: bool = False
-    pointer: ClassVar[bool] = False  # the value points at what is shown; NULL shows as NULL
 
     def bind(self, names: Mapping[str, int]) -> Kind:
         return replace(self, count=_ref(self.count, names))

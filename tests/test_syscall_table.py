@@ -221,6 +221,11 @@ def test_write_bad_pointers() -> None:
     assert line("write", 1, 0, 5, ret=5) == "write(1, NULL, 5) = 5"
 
 
+def test_null_vectors_and_sigsets_show_as_null() -> None:
+    assert line("writev", 1, 0, 0, ret=0) == "writev(1, NULL, 0) = 0"
+    assert line("rt_sigprocmask", 2, 0, 0, 8, ret=0) == "rt_sigprocmask(SIG_SETMASK, NULL, NULL, 8) = 0"
+
+
 def test_writev_and_readv() -> None:
     mem = FakeMemory()
     a, b, c = mem.put(0x1000, b"abc"), mem.put(0x2000, b"0123456789" * 4), mem.put(0x3000, b"\n")
