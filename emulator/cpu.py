@@ -284,6 +284,8 @@ class Cpu:
         if handle:
             uclib.uc_close(handle)
             handle.value = None  # the binding's finalizer holds this same object: it then skips it
+        if self.work.records:  # the entry recorder's buffer: __del__ no longer sees it once work is gone
+            _native.release_entries(ctypes.addressof(self.work))
         del self.work  # its 1 MiB block cache was the native hooks' to use
 
     # -- hooks -------------------------------------------------------------

@@ -612,6 +612,9 @@ class Machine:
             t.rip -= SYSCALL_INSN_LEN
             self.scheduler.wake(t, t.restart_nr)
 
+    def task(self, tid: int) -> Thread | None:
+        return self.scheduler.threads.get(tid)
+
     def tasks(self) -> list[Thread]:
         return sorted(self.scheduler.threads.values(), key=lambda t: t.tid)
 

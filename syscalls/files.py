@@ -239,11 +239,7 @@ class HostFile(NodeFile):
     def write(self, k: Kernel, buf: int, count: int) -> Outcome:
         if not self.writable:
             return -errno.EBADF
-        if self.flags & O_APPEND:
-            self.offset = self._now_stat().st_size
-        written = self._put(k, k.mem.read(buf, min(count, MAX_IO)), self.offset)
-        self.offset += written
-        return written
+        return self.write_bytes(k, k.mem.read(buf, min(count, MAX_IO)))
 
     def write_bytes(self, k: Kernel, data: bytes) -> int:
         if not self.writable:
@@ -507,10 +503,7 @@ def _open(k: Kernel, dirfd: int, path: str, flags: int, mode: int, resolve_flags
         host = _host_child(found)
         host_fd = _on_host(os.open, (host,), O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | acc, 0o600)
         os.fchmod(host_fd, mode & 0o7777 & ~k.vfs.umask)
-        node = k.vfs.lookup(found.path)
-        assert node is not None
-        k.vfs.created(node)
-        k.vfs.modified(found.parent)
+        node = _made(k, found)
         return k.fds.install(HostFile(found.path, flags=kept, node=node, host_fd=host_fd), cloexec=cloexec)
     node = found
     if creat and excl:
@@ -1117,16 +1110,17 @@ def mknodat(k: Kernel, t: Task, dirfd: int, pathname: int, mode: int, dev: int) 
     else:
         os.close(_on_host(os.open, (host,), O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_WRONLY, 0o600))
     _on_host(os.chmod, (host,), mode & 0o7777 & ~k.vfs.umask)
-    return _made(k, found)
+    _made(k, found)
+    return 0
 
 
-def _made(k: Kernel, found: Missing) -> int:
+def _made(k: Kernel, found: Missing) -> Node:
     """The name just made on the host enters the namespace: a new inode, its parent changed."""
     node = k.vfs.lookup(found.path)
     assert node is not None
     k.vfs.created(node)
     k.vfs.modified(found.parent)
-    return 0
+    return node
 
 
 @handles
@@ -1140,7 +1134,8 @@ def mkdirat(k: Kernel, t: Task, dirfd: int, pathname: int, mode: int) -> int:
     host = _host_child(found)
     _on_host(os.mkdir, (host,), 0o700)
     _on_host(os.chmod, (host,), mode & 0o7777 & ~k.vfs.umask)
-    return _made(k, found)
+    _made(k, found)
+    return 0
 
 
 @handles

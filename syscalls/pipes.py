@@ -16,13 +16,12 @@ from typing import ClassVar
 from syscalls import errno
 from syscalls.abi import write_i32
 from syscalls.errno import SyscallError
-from syscalls.files import O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY, OpenFile
+from syscalls.files import O_ACCMODE, O_CLOEXEC, O_DIRECT, O_NONBLOCK, O_RDONLY, O_WRONLY, OpenFile
 from syscalls.kernel import Kernel, Task, handles
 from syscalls.outcome import Block, ObjectWait, Outcome
 from syscalls.poll import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, notify
 
 PIPE_CAPACITY = 65536  # Linux's default pipe size
-O_DIRECT = 0o40000
 
 
 @dataclass(eq=False)
@@ -48,11 +47,11 @@ class PipeEnd(OpenFile):
 
     @property
     def reading(self) -> bool:
-        return self.flags & 3 != O_WRONLY  # a FIFO opened O_RDWR is both ends
+        return self.flags & O_ACCMODE != O_WRONLY  # a FIFO opened O_RDWR is both ends
 
     @property
     def writing(self) -> bool:
-        return self.flags & 3 != O_RDONLY
+        return self.flags & O_ACCMODE != O_RDONLY
 
     def read(self, k: Kernel, buf: int, count: int) -> Outcome:
         if not self.reading:
@@ -114,7 +113,7 @@ def open_fifo(k: Kernel, t: Task, key: object, path: str, flags: int) -> Outcome
     pipe = k.vfs.fifos.get(key)
     if pipe is None:
         pipe = k.vfs.fifos[key] = PipeBuffer(readers=0, writers=0)
-    acc = flags & 3
+    acc = flags & O_ACCMODE
     nonblock = flags & O_NONBLOCK
     if acc == O_RDONLY and not nonblock:
         since = pipe.waiting_readers.get(t.tid)

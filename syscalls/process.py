@@ -96,7 +96,7 @@ def sched_getaffinity(k: Kernel, t: Task, pid: int, cpusetsize: int, mask: int) 
     size = (k.config.cpus + 63) // 64 * 8
     if cpusetsize < size or cpusetsize % 8:
         return -errno.EINVAL
-    if pid and all(task.tid != pid for task in k.threads.tasks()):
+    if pid and k.threads.task(pid) is None:
         return -errno.ESRCH
     k.mem.write(mask, ((1 << k.config.cpus) - 1).to_bytes(size, "little"))
     return size

@@ -155,7 +155,7 @@ def _alert(k: Kernel, t: Task, sig: int) -> None:
 def _send(k: Kernel, t: Task, tid: int, sig: int) -> int:
     if not 0 <= sig <= NSIG:
         return -errno.EINVAL
-    target = next((task for task in k.threads.tasks() if task.tid == tid), None)
+    target = k.threads.task(tid)
     if target is None:
         return -errno.ESRCH
     if not sig or (k.signals.ignored(sig) and _wants(k, target, sig)):

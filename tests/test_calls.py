@@ -96,7 +96,7 @@ def test_patterns_select_functions_and_all_records_a_tree() -> None:
     selected = api.run(built("hello"), calls="runtime.main,main.*,fmt.*")
     names = {e.function for e in selected.events if isinstance(e, CallEvent)}
     assert {"runtime.main", "main.main", "fmt.Println", "fmt.Fprintln"} <= names
-    assert all(matches(n, ("runtime.main", "main.*", "fmt.*")) for n in names)
+    assert all(n == "runtime.main" or n.startswith(("main.", "fmt.")) for n in names)
     everything = api.run(built("hello"), calls="all")
     all_names = {e.function for e in everything.events if isinstance(e, CallEvent)}
     assert len(all_names) > 5 * len(names)

@@ -11,7 +11,7 @@ from conftest import built
 from emulator import api
 from emulator.cli import main as cli_main
 from emulator.eventlog import EventLog, read_events
-from emulator.events import CallEvent, GoEvent, SyscallEvent
+from emulator.events import CallEvent, GoEvent, SyscallEvent, ThreadEvent
 from emulator.mermaid import flowchart, sequence
 from emulator.timeline import build
 
@@ -70,7 +70,13 @@ def test_timeline_of_hello_is_valid_trace_event_json(tmp_path) -> None:
 
 def test_timeline_of_goroutines_across_threads_is_valid() -> None:
     result = api.run(built("goroutines"), calls="main.*,runtime.main,runtime.gcStart,sync.*")
-    check_trace(build(result.events, pid=1000))
+    trace = build(result.events, pid=1000)
+    check_trace(trace)
+    events = trace["traceEvents"]
+    spans = {e["name"] for e in events if e["ph"] == "B"}
+    assert {"main.main", "main.main.func1", "sync.(*WaitGroup).Wait"} <= spans
+    threads = {e.tid for e in result.events if isinstance(e, ThreadEvent)}
+    assert len(threads) > 1 and {e["tid"] for e in events if e["ph"] != "M"} == threads  # a track each
 
 
 def test_mermaid_diagrams_are_well_formed() -> None:
