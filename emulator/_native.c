@@ -272,6 +272,41 @@ static PyObject *drain_entries(PyObject *self, PyObject *arg)
     return out;
 }
 
+/* read_memory(counter address, uc handle, address, size) -> bytes, or None where unicorn cannot
+ * read: guest memory for the syscall layer and observers without ctypes' buffer per read. */
+static PyObject *read_memory(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    struct work_counter *w;
+    void *uc;
+    uint64_t address;
+    Py_ssize_t size;
+    PyObject *out;
+
+    (void)self;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "read_memory(counter, uc, address, size)");
+        return NULL;
+    }
+    w = PyLong_AsVoidPtr(args[0]);
+    uc = PyLong_AsVoidPtr(args[1]);
+    address = PyLong_AsUnsignedLongLong(args[2]);
+    size = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (!w || !uc || size < 0) {
+        PyErr_SetString(PyExc_ValueError, "read_memory: no engine or a negative size");
+        return NULL;
+    }
+    out = PyBytes_FromStringAndSize(NULL, size);
+    if (!out)
+        return NULL;
+    if (size && w->mem_read(uc, address, PyBytes_AS_STRING(out), (uint64_t)size) != 0) {
+        Py_DECREF(out);
+        Py_RETURN_NONE;
+    }
+    return out;
+}
+
 /* release_entries(counter address): free the record buffer. */
 static PyObject *release_entries(PyObject *self, PyObject *arg)
 {
@@ -289,6 +324,8 @@ static PyObject *release_entries(PyObject *self, PyObject *arg)
 static PyMethodDef methods[] = {
     {"drain_entries", drain_entries, METH_O, "The function-entry records since the last drain, as bytes."},
     {"release_entries", release_entries, METH_O, "Free the function-entry record buffer."},
+    {"read_memory", (PyCFunction)(void (*)(void))read_memory, METH_FASTCALL,
+     "Guest memory through uc_mem_read, as bytes (None where unmapped)."},
     {"block_hook_address", block_hook_address, METH_NOARGS,
      "Address of the native UC_HOOK_BLOCK callback (struct work_counter as user data)."},
     {"rdtsc_hook_address", rdtsc_hook_address, METH_NOARGS,

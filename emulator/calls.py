@@ -61,6 +61,8 @@ ALL = "all"
 # Functions that move to another stack and come back: what runs there nests under them.
 SWITCHERS = ("runtime.systemstack", "runtime.mcall", "runtime.morestack", "runtime.sigtramp")
 SIGNAL_ENTRY = "runtime.sigtramp"
+# Called on a system stack already, systemstack tail-calls its function in place: no switch, no frame.
+IN_PLACE_ON_SYSTEM = "runtime.systemstack"
 MAX_DEPTH = 4096  # a chain deeper than this is cut (unbounded recursion would exhaust memory)
 
 
@@ -256,7 +258,9 @@ class CallPath:
 
     def on_entry(self, record: EntryRecord, tid: int) -> None:
         fn = self.index.by_entry.get(record.pc)
-        if fn is None:
+        if fn is None or not (fn.shown or fn.switcher):
+            return  # recorded for a watcher (a runtime probe), not for the path
+        if not fn.shown and fn.name == IN_PLACE_ON_SYSTEM and self._on_system_stack(record):
             return
         self._now = record.instructions
         chain = self._current.get(tid)
@@ -267,14 +271,17 @@ class CallPath:
             pass  # a signal interrupts whatever runs: its handler nests there, on the signal stack
         else:
             chain = self._chain_for(tid, chain, stack, offset, record)
-        parent = chain.frames[-1] if chain.frames else None
-        depth = parent.child_depth() if parent is not None else 0
-        if parent is not None and record.return_address:
-            depth = self._reconcile_inlined(chain, parent, record.return_address - 1, tid)
-        if len(chain.frames) >= MAX_DEPTH:
+        frames = chain.frames
+        depth = 0
+        if frames:
+            parent = frames[-1]
+            if record.return_address:
+                depth = self._reconcile_inlined(chain, parent, record.return_address - 1, tid)
+            else:
+                depth = parent.child_depth()
+        if len(frames) >= MAX_DEPTH:
             return
-        frame = Frame(fn, stack, offset, depth, tid)
-        chain.frames.append(frame)
+        frames.append(Frame(fn, stack, offset, depth, tid))
         if fn.shown:
             self._emit(
                 CallEvent(record.instructions, tid, "call", fn.name, depth, False, fn.entry, chain.goid)
@@ -342,7 +349,7 @@ class CallPath:
             top = chain.frames[-1]
             if top.stack != stack and ((top.function.switcher and self._is_system(stack)) or top.stack == 0):
                 return chain  # work on a system stack (or the first g), nested under who asked for it
-            if any(f.stack == stack for f in reversed(chain.frames)):  # the top ones usually are
+            if top.stack == stack or any(f.stack == stack for f in chain.frames):
                 self._pop(chain, stack, offset, tid)
                 self._pop_callers_siblings(chain, stack, offset, record, tid)
                 return chain
@@ -357,6 +364,10 @@ class CallPath:
         fresh = Chain(stack, self._goid_of(stack) if stack else None)
         self._current[tid] = fresh
         return fresh
+
+    def _on_system_stack(self, record: EntryRecord) -> bool:
+        g = record.g
+        return bool(g) and record.stack_lo <= record.rsp < record.stack_hi and self._is_system(g)
 
     def _is_system(self, stack: int) -> bool:
         """Whether ``stack`` is a g0 or gsignal stack (goid 0), where the runtime does work for others."""
@@ -406,7 +417,8 @@ class CallPath:
                 break
 
     def _return(self, frame: Frame, tid: int, chain: Chain) -> None:
-        self._close_inlined(frame, 0, tid, chain)
+        if frame.inlined:
+            self._close_inlined(frame, 0, tid, chain)
         if frame.function.shown:
             fn = frame.function
             self._emit(CallEvent(self._now, tid, "return", fn.name, frame.depth, False, fn.entry, chain.goid))
@@ -420,6 +432,8 @@ class CallPath:
             inlined = self._inline.frames_at(call_pc) if self._inline else ()
             names = [n for n in inlined if self.index.selected(n)]
             self._inline_names[call_pc] = names
+        if not names and not parent.inlined:
+            return parent.depth + 1 if parent.function.shown else parent.depth
         keep = 0
         while keep < len(names) and keep < len(parent.inlined) and names[keep] == parent.inlined[keep]:
             keep += 1

@@ -9,6 +9,7 @@ address). Everything per block stays native (``emulator/_native.c``).
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.util
 import struct
 import weakref
@@ -224,6 +225,10 @@ class Cpu:
         self.work = WorkCounter()
         self.work.stop = _address(uclib.uc_emu_stop)
         self.work.mem_read = _address(uclib.uc_mem_read)
+        # read_memory(address, size) -> bytes, None where nothing is mapped; no access checks.
+        self.read_memory: Callable[[int, int], bytes | None] = functools.partial(
+            _native.read_memory, ctypes.addressof(self.work), self.uc._uch.value
+        )
         self.work.disasm = _address(libcapstone.cs_disasm)
         self.work.disasm_free = _address(libcapstone.cs_free)
         self.work.capstone = self._capstone.value
@@ -280,6 +285,7 @@ class Cpu:
         runs then holds several dead engines. Nothing may use the Cpu after.
         """
         self._release_capstone()
+        self.read_memory = lambda address, size: None
         handle = self.uc._uch
         if handle:
             uclib.uc_close(handle)

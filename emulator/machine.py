@@ -190,7 +190,7 @@ class Machine:
         self.config = config
         self.sinks = list(sinks or [])
         self.cpu = Cpu(self._on_syscall)
-        self.mem = AddressSpace(self.cpu.uc, config.limits.memory)
+        self.mem = AddressSpace(self.cpu.uc, config.limits.memory, self.cpu.read_memory)
         self.clock = VirtualClock(lambda: self.cpu.work.instructions, on_jump=self._publish_time)
         self.vdso_base: int | None = None  # where the vDSO is mapped, if it is
         self.scheduler = Scheduler()
@@ -343,6 +343,7 @@ class Machine:
         cycle collector and a loop of runs keeps several dead machines of about
         15 MiB each. Nothing may use the machine afterwards.
         """
+        self.mem.detach()
         self.cpu.close()
         del self.image
 

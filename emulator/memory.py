@@ -17,6 +17,7 @@ outside every committed chunk (Go's reservations, the NULL page) do.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from unicorn import UC_PROT_EXEC, UC_PROT_NONE, UC_PROT_READ, UC_PROT_WRITE, Uc, UcError
@@ -130,6 +131,11 @@ class VmaMap:
 
     def covered(self, start: int, end: int, prot: int = 0) -> bool:
         """True when [start, end) is mapped without holes and every VMA has ``prot``."""
+        i = bisect.bisect_right(self._starts, start) - 1
+        if i >= 0:
+            vma = self._vmas[i]
+            if end <= vma.end and start < vma.end:  # within one VMA: the usual case
+                return (vma.prot & prot) == prot
         pos = start
         for vma in self.overlapping(start, end):
             if vma.start > pos or (vma.prot & prot) != prot:
@@ -207,9 +213,11 @@ class Region:
 class AddressSpace:
     """The VMA map plus the unicorn regions that back its committed pages."""
 
-    def __init__(self, uc: Uc, limit: int) -> None:
+    def __init__(self, uc: Uc, limit: int, read: Callable[[int, int], bytes | None] | None = None) -> None:
         self.uc = uc
         self.limit = limit
+        # How bytes come out of unicorn once the VMAs allow it (the CPU's native reader when given).
+        self._read = read or self._unicorn_read
         self.vmas = VmaMap()
         self.committed = 0  # bytes in VMAs with any access right
         self._regions: dict[int, Region] = {}  # by chunk start, one entry per chunk
@@ -301,7 +309,20 @@ class AddressSpace:
             return b""
         if not self.vmas.covered(addr, addr + size, PROT_READ):
             raise BadAddress(addr)
-        return bytes(self.uc.mem_read(addr, size))
+        data = self._read(addr, size)
+        if data is None:
+            raise BadAddress(addr)
+        return data
+
+    def _unicorn_read(self, addr: int, size: int) -> bytes | None:
+        try:
+            return bytes(self.uc.mem_read(addr, size))
+        except UcError:
+            return None
+
+    def detach(self) -> None:
+        """The engine is going away: every later read fails as unmapped memory would."""
+        self._read = lambda addr, size: None
 
     def peek(self, addr: int, size: int) -> bytes | None:
         """``read`` for observers (probes, reports): None where the guest could not read, since
@@ -330,7 +351,9 @@ class AddressSpace:
             if vma is None or not vma.prot & PROT_READ:
                 raise BadAddress(addr + len(out))
             take = min(vma.end - (addr + len(out)), limit - len(out), 256)
-            piece = bytes(self.uc.mem_read(addr + len(out), take))
+            piece = self._read(addr + len(out), take)
+            if piece is None:
+                raise BadAddress(addr + len(out))
             nul = piece.find(0)
             if nul >= 0:
                 out += piece[:nul]
