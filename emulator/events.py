@@ -1,7 +1,10 @@
 """Events: what the machine tells its sinks (strace text, JSON lines, the API).
 
 Events carry plain data, decoded at the moment they happened; sinks format
-them. Nothing in the machine or the kernel formats output.
+them. Nothing in the machine or the kernel formats output. Sinks share the
+same objects and must not change them: they are slotted dataclasses, not frozen
+ones, because a recorded run makes one per syscall, call and allocation, and a
+frozen dataclass costs five times as much to build.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from syscalls.sigframe import SignalInfo
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SyscallEvent:
     """A finished syscall. ``result`` is None for calls that never return (exit)."""
 
@@ -26,7 +29,7 @@ class SyscallEvent:
     decoded_result: object = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ThreadEvent:
     instructions: int
     tid: int
@@ -34,7 +37,7 @@ class ThreadEvent:
     parent: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SignalEvent:
     """A signal delivered to a guest handler (strace's ``--- SIGSEGV {...} ---`` line)."""
 
@@ -43,7 +46,7 @@ class SignalEvent:
     info: SignalInfo
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ExitEvent:
     instructions: int
     status: int
@@ -51,7 +54,7 @@ class ExitEvent:
     signal: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CallEvent:
     """A guest function entered (``kind="call"``) or left (``kind="return"``).
 
@@ -69,7 +72,7 @@ class CallEvent:
     goid: int | None = None  # the goroutine running it, when it can be read
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class GoEvent:
     """Something the Go runtime did, seen by a probe on one of its functions.
 

@@ -37,7 +37,7 @@ from unicorn import x86_const as x86
 from emulator import goabi
 from emulator.calls import EntryRecorder
 from emulator.cpu import EntryRecord
-from emulator.events import GoEvent, ThreadEvent
+from emulator.events import GoEvent
 from loader.elffile import read_elf
 
 PHASES = ("bootstrap", "runtime-init", "package-init", "main", "exit")
@@ -95,7 +95,7 @@ class GoRuntime:
         copystack = self._symbols.address_of("runtime.copystack")
         if copystack is not None:
             self._machine.add_probe(copystack, self._on_copystack)
-        self._machine.sinks.insert(0, self._on_machine_event)
+        self._machine.add_clone_hook(self._on_clone)
         self._machine.emit(
             GoEvent(self._machine.cpu.instructions, self._main_tid, "phase", None, {"phase": "bootstrap"})
         )
@@ -193,16 +193,12 @@ class GoRuntime:
         if m_id is not None:
             self._pending_m.append(m_id)
 
-    def _on_machine_event(self, event) -> None:
-        if (
-            type(event) is ThreadEvent
-            and event.what == "start"
-            and event.parent is not None
-            and self._pending_m
-        ):
+    def _on_clone(self, parent: int, child: int) -> None:
+        """The thread newosproc asked for: which M runs on it."""
+        if self._pending_m:
             m_id = self._pending_m.pop(0)
             self._machine.emit(
-                GoEvent(event.instructions, event.parent, "thread", None, {"m": m_id, "tid": event.tid})
+                GoEvent(self._machine.cpu.instructions, parent, "thread", None, {"m": m_id, "tid": child})
             )
 
     def _on_copystack(self, thread) -> None:

@@ -68,7 +68,7 @@ from syscalls.sigframe import (
     UserContext,
     build_frame,
 )
-from syscalls.table import decode_args, decode_ret, lookup
+from syscalls.table import decode_args, decode_call, decode_ret, lookup
 from syscalls.vfs import FsConfig
 
 STACK_TOP = 0x7FFF_FFFF_F000
@@ -229,6 +229,7 @@ class Machine:
         self._restore: UserContext | None = None  # set by rt_sigreturn, applied once the CPU stops
         self._pause_hooks: list[Callable[[Thread], None]] = []
         self._finish_hooks: list[Callable[[], None]] = []
+        self._clone_hooks: list[Callable[[int, int], None]] = []
         try:
             self.current = self._load()
         except MemoryLimitReached as e:
@@ -322,6 +323,10 @@ class Machine:
         it is handled) and each time the CPU returns. Observers that buffer natively drain there,
         so what they emit lands in order with the syscall and thread events."""
         self._pause_hooks.append(callback)
+
+    def add_clone_hook(self, callback: Callable[[int, int], None]) -> None:
+        """Call ``callback(parent_tid, child_tid)`` when a thread is created, before its ThreadEvent."""
+        self._clone_hooks.append(callback)
 
     def add_finish_hook(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` once the run is over, before the ExitEvent."""
@@ -535,8 +540,16 @@ class Machine:
         self._emit(ThreadEvent(self.cpu.instructions, thread.tid, "exit", parent=None))
 
     def _decode_entry(self, nr: int, args: list[int]) -> tuple[object, ...] | None:
-        sp = self.stack_pointer() if nr == RT_SIGRETURN else None  # its argument is the frame
-        return tuple(decode_args(lookup(nr), Call(tuple(args), None, sp), self.mem, out=False))
+        """The entry half, while the guest memory it shows is as the call found it; None when the
+        arguments it would read are all NULL (decoded with the exit half in one pass, see _record)."""
+        if nr == RT_SIGRETURN:  # its argument is the frame at the stack pointer
+            call = Call(tuple(args), None, self.stack_pointer())
+            return tuple(decode_args(lookup(nr), call, self.mem, out=False))
+        sc = lookup(nr)
+        for reg in sc.memory_in_regs:
+            if args[reg]:
+                return tuple(decode_args(sc, Call(tuple(args), None), self.mem, out=False))
+        return None
 
     def _record(
         self, tid: int, nr: int, args: list[int], decoded: tuple[object, ...] | None, result: int | None
@@ -547,14 +560,17 @@ class Machine:
         if not self.config.record_syscalls:
             self._recent.append((self.cpu.instructions, tid, nr, args, result))  # no event: this is hot
             return
-        decoded_result = None
-        if decoded is not None:
-            call = Call(tuple(args), None if result is None else result & 0xFFFF_FFFF_FFFF_FFFF)
-            decoded = tuple(decode_args(sc, call, self.mem, out=True, entry=decoded))
+        raw = tuple(args)
+        call = Call(raw, None if result is None else result & 0xFFFF_FFFF_FFFF_FFFF)
+        if decoded is None:
+            values, decoded_result = decode_call(sc, Call(raw), call, self.mem)
+        else:
+            values = decode_args(sc, call, self.mem, out=True, entry=decoded)
             decoded_result = decode_ret(sc, call, self.mem)
+        decoded = tuple(values)
         self._seq += 1
         event = SyscallEvent(
-            self.cpu.instructions, tid, self._seq, nr, name, tuple(args), decoded, result, decoded_result
+            self.cpu.instructions, tid, self._seq, nr, name, raw, decoded, result, decoded_result
         )
         self.syscall_events.append(event)
         self._recent.append(event)
@@ -594,6 +610,8 @@ class Machine:
             clear_child_tid=clear_child_tid,
         )
         self.scheduler.add(child)
+        for hook in self._clone_hooks:
+            hook(parent.tid, child.tid)
         self._emit(ThreadEvent(self.cpu.instructions, child.tid, "start", parent=parent.tid))
         return child.tid
 

@@ -307,7 +307,9 @@ class AddressSpace:
     def read(self, addr: int, size: int) -> bytes:
         if size <= 0:
             return b""
-        if not self.vmas.covered(addr, addr + size, PROT_READ):
+        vma = self.vmas.find(addr)
+        whole = vma is not None and addr + size <= vma.end and vma.prot & PROT_READ  # the usual case
+        if not whole and not self.vmas.covered(addr, addr + size, PROT_READ):
             raise BadAddress(addr)
         data = self._read(addr, size)
         if data is None:

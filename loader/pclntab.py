@@ -20,6 +20,8 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from loader import _pctab
+
 GO12_MAGIC = 0xFFFFFFFB
 GO116_MAGIC = 0xFFFFFFFA
 GO118_MAGIC = 0xFFFFFFF0
@@ -247,70 +249,23 @@ def pc_table(blob: bytes, header: PcHeader, table: int, entry: int) -> tuple[lis
 
     Each step is a zig-zag varint value delta then a varint pc delta (in units
     of the instruction quantum); the value starts at -1 and a zero byte after
-    the first step ends the table.
+    the first step ends the table. Decoded natively (``loader/_pctab.c``): the
+    call path decodes tables while the guest runs.
     """
-    ends: list[int] = []
-    values: list[int] = []
     if table == 0:
-        return ends, values
-    pos = header.pctab_offset + table
-    pc, value, first, size, quantum = entry, -1, True, len(blob), header.min_lc
-    while pos < size:
-        uvdelta = blob[pos]  # most deltas fit one byte: no call for them
-        if uvdelta < 0x80:
-            pos += 1
-        else:
-            uvdelta, pos = _uvarint(blob, pos)
-        if uvdelta == 0 and not first:
-            break
-        first = False
-        value += -((uvdelta >> 1) + 1) if uvdelta & 1 else uvdelta >> 1
-        pcdelta = blob[pos] if pos < size else 0x80
-        if pcdelta < 0x80:
-            pos += 1
-        else:
-            pcdelta, pos = _uvarint(blob, pos)
-        pc += pcdelta * quantum
-        ends.append(pc)
-        values.append(value)
-    return ends, values
+        return [], []
+    try:
+        return _pctab.table(blob, header.pctab_offset + table, entry, header.min_lc)
+    except ValueError as e:
+        raise PclntabError(str(e)) from None
 
 
 def pc_value(blob: bytes, header: PcHeader, table: int, entry: int, target: int) -> int | None:
     """The value of one pc-value table at ``target`` (decoding stops there), None past its end."""
-    pos = header.pctab_offset + table
-    value, pc, first, size, quantum = -1, entry, True, len(blob), header.min_lc
-    while True:
-        delta = blob[pos] if pos < size else 0x80  # one-byte varints inline; _uvarint for the rest
-        if delta < 0x80:
-            pos += 1
-        else:
-            delta, pos = _uvarint(blob, pos)
-        if delta == 0 and not first:
-            return None
-        first = False
-        value += -((delta + 1) >> 1) if delta & 1 else delta >> 1
-        step = blob[pos] if pos < size else 0x80
-        if step < 0x80:
-            pos += 1
-        else:
-            step, pos = _uvarint(blob, pos)
-        pc += step * quantum
-        if target < pc:
-            return value
-
-
-def _uvarint(blob: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(blob):
-            raise PclntabError("pc-value table runs off the end of the pclntab")
-        byte = blob[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
+    try:
+        return _pctab.value(blob, header.pctab_offset + table, entry, header.min_lc, target)
+    except ValueError as e:
+        raise PclntabError(str(e)) from None
 
 
 def file_name(blob: bytes, header: PcHeader, cu_offset: int, fileno: int) -> str | None:

@@ -208,7 +208,7 @@ class Kind:
 
     def decode(self, value: int, call: Call, mem: GuestMemory) -> object:
         """Plain data for ``render``; never raises."""
-        if self.is_out(call) and is_error(call.ret):
+        if call.ret is not None and self.is_out(call) and is_error(call.ret):
             return Addr(value)
         if self.pointer and not value:
             return Addr(0)

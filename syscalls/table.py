@@ -119,6 +119,7 @@ __all__ = [
     "Support",
     "Syscall",
     "decode_args",
+    "decode_call",
     "decode_ret",
     "lookup",
     "markdown",
@@ -182,6 +183,14 @@ class Syscall:
                 arg.kind.register_only and not arg.kind.out,
             )
             for i, arg in enumerate(self.args)
+        )
+
+    @cached_property
+    def memory_in_regs(self) -> tuple[int, ...]:
+        """Registers of the arguments that may be read from guest memory before the call. When all
+        of them are 0 (NULL) the entry half depends on the registers alone and can wait for the exit."""
+        return tuple(
+            reg for reg, _kind, out, register_only in self.plan if out is not True and not register_only
         )
 
     @cached_property
@@ -840,6 +849,29 @@ def decode_args(
         else:
             result.append(kind.decode(value, call, mem))
     return result
+
+
+def decode_call(sc: Syscall, entry: Call, done: Call, mem: GuestMemory) -> tuple[list[object], object]:
+    """Both passes of ``decode_args`` at once, then ``decode_ret``: for a finished call whose
+    in-arguments come from registers alone (``Syscall.memory_in_regs`` all NULL), so decoding them
+    now gives what the entry pass would have. ``entry`` is the call as entered, ``done`` with rax."""
+    args = entry.args
+    count = len(args)
+    result: list[object] = []
+    for reg, kind, is_out, register_only in sc.plan:
+        value = args[reg] if reg < count else 0
+        at = entry
+        if is_out is None:
+            is_out = kind.is_out(done)
+            if not is_out and kind.is_out(entry):
+                at = done  # pending at entry, then not an out-argument: the exit pass decoded it
+        if is_out:
+            result.append(kind.decode(value, done, mem))
+        elif register_only:
+            result.append(kind.fetch(value & _M64, at, mem))
+        else:
+            result.append(kind.decode(value, at, mem))
+    return result, decode_ret(sc, done, mem)
 
 
 def decode_ret(sc: Syscall, call: Call, mem: GuestMemory) -> object:
