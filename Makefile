@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: env run test fixtures fixtures-all bench matrix conformance lint fuzz soak clean
+.PHONY: env run test fixtures fixtures-all mermaid bench matrix conformance lint fuzz soak clean
 
 $(STAMP): pyproject.toml emulator/_native.c
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ fixtures: env
 # Every pinned toolchain, Go 1.21 to 1.27.
 fixtures-all: env
 	$(BIN)/python -m emulator fixtures --all
+
+# The real Mermaid parser that tests/test_mermaid.py runs (npm; exact versions in tests/mermaid/package-lock.json).
+MERMAID_STAMP := tests/mermaid/node_modules/.package-lock.json
+$(MERMAID_STAMP): tests/mermaid/package-lock.json
+	cd tests/mermaid && npm ci --no-audit --no-fund
+
+mermaid: $(MERMAID_STAMP)
 
 run: fixtures
 	$(BIN)/python -m emulator run hello
@@ -58,4 +65,4 @@ lint: env
 	$(BIN)/python -m ruff check emulator syscalls loader tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info emulator/*.so
+	rm -rf $(VENV) build *.egg-info emulator/*.so tests/mermaid/node_modules
