@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .PHONY: env run test fixtures fixtures-all mermaid bench matrix conformance lint fuzz soak clean
 
-$(STAMP): pyproject.toml emulator/_native.c
+$(STAMP): pyproject.toml emulator/_native.c loader/_pctab.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
@@ -65,4 +65,4 @@ lint: env
 	$(BIN)/python -m ruff check emulator syscalls loader tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info emulator/*.so tests/mermaid/node_modules
+	rm -rf $(VENV) build *.egg-info emulator/*.so loader/*.so tests/mermaid/node_modules

@@ -5,8 +5,8 @@ Schema (every line)::
     {"kind": str, "thread": int | null, "goroutine": int | null, "instructions": int, "details": {...}}
 
 - ``kind``: "syscall", "thread", "signal", "exit", "call", "return", or a GoEvent kind:
-  "goroutine", "thread-start" (GoEvent "thread"), "stack-growth", "gc", "alloc", "init",
-  "panic", "recover", "phase".
+  "goroutine", "thread-start" (GoEvent "thread"), "stack-growth", "gc", "gc-done", "alloc",
+  "init", "panic", "recover", "phase".
 - ``thread``: the guest thread id (tid); null for the exit.
 - ``goroutine``: the goroutine id where known (call events, Go events; syscalls and signals
   carry the goroutine last seen on that thread), else null.
@@ -19,7 +19,8 @@ Schema (every line)::
   - exit: ``{"status", "reason", "signal"}``
   - call / return: ``{"function", "depth", "inlined": bool, "pc"}``
   - goroutine: ``{"goid", "parent", "start"}``; thread-start: ``{"m", "tid"}``;
-    stack-growth: ``{"old_size", "new_size"}``; gc: ``{"trigger"}``;
+    stack-growth: ``{"old_size", "new_size"}``; gc: ``{"trigger"}`` (a gcStart request: one
+    already running makes it return); gc-done: ``{}`` (mark termination: the cycle's marking ended);
     alloc: ``{"bytes", "type", "caller"}`` (type "" when untyped, caller: who called mallocgc);
     init: ``{"package", "functions"}``; panic: ``{"value"}``; recover: ``{}``;
     phase: ``{"phase"}`` ("bootstrap", "runtime-init", "package-init", "main", "exit")
@@ -40,7 +41,18 @@ from syscalls.sigframe import SignalInfo
 
 _GO_KIND_TO_LINE = {"thread": "thread-start"}
 _LINE_TO_GO_KIND = {v: k for k, v in _GO_KIND_TO_LINE.items()}
-_GO_KINDS = {"goroutine", "thread", "stack-growth", "gc", "alloc", "init", "panic", "recover", "phase"}
+_GO_KINDS = {
+    "goroutine",
+    "thread",
+    "stack-growth",
+    "gc",
+    "gc-done",
+    "alloc",
+    "init",
+    "panic",
+    "recover",
+    "phase",
+}
 
 
 def to_json(event: Event, goroutine: int | None = None) -> dict[str, object]:

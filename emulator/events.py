@@ -76,7 +76,7 @@ class CallEvent:
 class GoEvent:
     """Something the Go runtime did, seen by a probe on one of its functions.
 
-    ``kind`` is one of "goroutine", "thread", "stack-growth", "gc", "alloc",
+    ``kind`` is one of "goroutine", "thread", "stack-growth", "gc", "gc-done", "alloc",
     "init", "panic", "recover", "phase"; ``details`` holds the kind's fields
     (documented with the JSON lines schema).
     """

@@ -11,7 +11,7 @@ first ``fmt.Println`` costs the allocator. Most come from the events every
     GoEvent "alloc" {bytes, type, caller}         -> allocations; those between the CallEvents of
                                                      the first fmt.Fprintln from main.main and its
                                                      return -> println_allocations
-    GoEvent "gc", "goroutine", "thread"           -> gc_cycles, goroutines_created, M numbers
+    GoEvent "gc", "gc-done", "goroutine", "thread" -> gc_cycles, goroutines_created, M numbers
     CallEvent of the bootstrap steps, sysmon,     -> milestones, thread roles
     templateThread, stopm
 
@@ -325,7 +325,7 @@ def gather(binary: Binary, args: Sequence[str], *, seed: int = 0) -> RunFacts:
         ],
         allocations=len(allocs),
         allocated_bytes=sum(int(e.details["bytes"]) for e in allocs),
-        gc_cycles=sum(e.kind == "gc" for e in go),
+        gc_cycles=_gc_cycles(go),
         goroutines_created=sum(e.kind == "goroutine" for e in go),
         committed_bytes=result.stats.committed_bytes,
     )
@@ -436,3 +436,15 @@ def _phases(go: list[GoEvent], main_returned: int | None, total: int) -> list[Ph
         Phase(name, start, end)
         for (name, start), (_, end) in zip(marks, [*marks[1:], ("", total)], strict=True)
     ]
+
+
+def _gc_cycles(go: list[GoEvent]) -> int:
+    """Cycles that ended (gc-done), plus one still marking at exit: gcStart is called again while a
+    cycle runs (and returns at once), so its requests overcount."""
+    cycles, running = 0, False
+    for e in go:
+        if e.kind == "gc":
+            running = True
+        elif e.kind == "gc-done":
+            cycles, running = cycles + 1, False
+    return cycles + running

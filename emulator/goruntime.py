@@ -86,6 +86,8 @@ class GoRuntime:
             "runtime.gcStart",
             lambda r, t: self._emit(r, t, "gc", {"trigger": goabi.GC_TRIGGERS.get(r.rax, r.rax)}),
         )
+        # Go's own tracer ends a cycle (GCDone) in gcMarkTermination: marking is over, sweeping starts.
+        watch("runtime.gcMarkTermination", lambda r, t: self._emit(r, t, "gc-done", {}))
         watch("runtime.gopanic", self._on_panic)
         watch("runtime.recovery", lambda r, t: self._emit(r, t, "recover", {}, goid=self.goid_of(r.rax)))
         watch("runtime.newosproc", self._on_newosproc)

@@ -25,7 +25,7 @@ from typing import IO
 from emulator.events import CallEvent, Event, ExitEvent, GoEvent, SignalEvent, SyscallEvent, ThreadEvent
 
 SCALE = 1000.0  # instructions per trace microsecond
-_INSTANT_KINDS = {"goroutine", "thread", "stack-growth", "gc", "init", "panic", "recover", "phase"}
+_INSTANT_KINDS = {"goroutine", "thread", "stack-growth", "gc", "gc-done", "init", "panic", "recover", "phase"}
 
 
 class Timeline:

@@ -87,8 +87,24 @@ def test_init_order_ends_with_main_after_its_dependency(version: str) -> None:
     assert packages.index("runtime") < packages.index("fixtures/inits/config")
 
 
-def test_a_large_allocation_starts_a_gc_cycle() -> None:
-    """cpu allocates 20 MiB at once: mallocgc sees the size, and the heap trigger starts a cycle."""
-    result = api.run(built("cpu"), go_events=True, max_instructions=1_000_000)
+def test_a_large_allocation_starts_a_gc_cycle_that_ends() -> None:
+    """cpu allocates 20 MiB at once: mallocgc sees the size, the heap trigger starts a cycle, and
+    mark termination ends it (Go's own tracer emits GCDone there) once the background marking is done."""
+    result = api.run(built("cpu"), go_events=True, max_instructions=15_000_000)
     assert any(int(e.details["bytes"]) == 20 << 20 for e in _go(result, "alloc"))
-    assert [e.details["trigger"] for e in _go(result, "gc")][:1] == ["heap"]
+    starts, done = _go(result, "gc"), _go(result, "gc-done")
+    assert [e.details["trigger"] for e in starts][:1] == ["heap"]
+    assert len(done) == 1 and done[0].instructions > starts[0].instructions
+
+
+def test_gc_cycles_count_ended_cycles_and_one_still_marking() -> None:
+    """gcStart is called again while a cycle runs: the requests alone would count two cycles."""
+    from emulator.events import GoEvent
+    from emulator.facts import _gc_cycles
+
+    def ev(kind: str) -> GoEvent:
+        return GoEvent(0, 1000, kind, 1, {})
+
+    assert _gc_cycles([]) == 0
+    assert _gc_cycles([ev("gc"), ev("gc"), ev("gc-done")]) == 1
+    assert _gc_cycles([ev("gc"), ev("gc-done"), ev("gc")]) == 2

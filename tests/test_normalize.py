@@ -237,8 +237,11 @@ def test_every_rule_can_be_switched_off(hello: Path) -> None:
         "startup": lambda texts: any(t.startswith("execve(") for t in texts),
         "exits": lambda texts: any(t.startswith("+++") for t in texts),
     }
+    unnormalised = compared(frozenset())
     for rule, shows in effects.items():
         assert not shows(full), rule
+        if rule == "timing" and not shows(unnormalised):
+            continue  # sysmon slept or not before the native run ended: scheduling decides
         assert shows(compared(DEFAULT_RULES - {rule})), rule
     assert set(RULES) - set(effects) == {"clock", "fd-paths", "moved"}  # no effect on a native hello
     with pytest.raises(ValueError, match="unknown"):
