@@ -13,7 +13,9 @@
  * blocks starting at an address of a sorted list given from Python are
  * flagged when decoded, and each run of one appends an entry_record (count,
  * pc, RSP, return address, R14 and its g's stack bounds, argument registers)
- * to a growable buffer that Python drains at each syscall and slice end.
+ * to a growable buffer, fed at each syscall and slice end to a CallEngine:
+ * the call path's frame chains (turned into CallEvents) and the watchers of
+ * runtime functions, so Python runs per shown call and per watched entry only.
  *
  * A block's instruction count comes from a direct-mapped cache keyed by
  * (address, size); on a miss capstone decodes the block once, so the total
@@ -979,6 +981,8 @@ static int on_entry(Engine *e, const struct entry_record *r, uint64_t tid)
     return 0;
 }
 
+_Static_assert(sizeof(struct entry_record) == 12 * sizeof(uint64_t), "EntryRecord has 12 fields");
+
 /* The watchers of r's pc, called with an EntryRecord and the tid. */
 static int run_watchers(Engine *e, const struct entry_record *r, PyObject *tid)
 {
@@ -993,6 +997,10 @@ static int run_watchers(Engine *e, const struct entry_record *r, PyObject *tid)
     Py_DECREF(pc);
     if (!handlers)
         return PyErr_Occurred() ? -1 : 0;
+    if (!PyList_Check(handlers)) {
+        PyErr_SetString(PyExc_TypeError, "watchers: each pc maps to a list of handlers");
+        return -1;
+    }
     Py_INCREF(handlers);
     memcpy(values, r, sizeof values);
     fields = PyTuple_New(12);
@@ -1012,7 +1020,9 @@ static int run_watchers(Engine *e, const struct entry_record *r, PyObject *tid)
         status = 0;
         for (i = 0; !status && i < PyList_GET_SIZE(handlers); i++) {
             PyObject *args[2] = {record, tid};
-            PyObject *done = PyObject_Vectorcall(PyList_GET_ITEM(handlers, i), args, 2, NULL);
+            PyObject *handler = Py_NewRef(PyList_GET_ITEM(handlers, i));
+            PyObject *done = PyObject_Vectorcall(handler, args, 2, NULL);
+            Py_DECREF(handler);
             if (done)
                 Py_DECREF(done);
             else

@@ -6,7 +6,9 @@ jump, so an entry always starts a block), with RSP, the return address, R14
 (the current g in ABIInternal code) and that g's stack bounds
 (``Cpu.record_entries``). Records are drained whenever the guest stops to talk
 to us (each syscall, each slice end), so call events land in order with
-syscall events. Nothing runs in Python per block.
+syscall events. Nothing runs in Python per block, and per entry only to make
+the CallEvent of a shown function: the frame chains are kept natively
+(``_native.CallEngine``, following the rules in ``CallPath``).
 
 How it sees returns: a frame has returned once a later entry on the same stack
 has an RSP at or above the frame's entry RSP. Stacks are told apart by the g
