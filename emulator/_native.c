@@ -1241,6 +1241,10 @@ static PyObject *Engine_finish(Engine *e, PyObject *arg)
     e->now = PyLong_AsUnsignedLongLong(arg);
     if (PyErr_Occurred())
         return NULL;
+    if (!e->emit) { /* not following a path, or its callbacks cleared */
+        drop_chains(e);
+        Py_RETURN_NONE;
+    }
     all = malloc((total + 1) * sizeof *all);
     if (!all)
         return PyErr_NoMemory();
@@ -1318,9 +1322,9 @@ static PyObject *feed_entries(PyObject *self, PyObject *const *args, Py_ssize_t 
     Py_INCREF(e);
     for (i = 0; !status && i < n; i++) {
         const struct entry_record *r = &w->records[i];
-        if (e->count)
+        if (e->count && e->emit) /* no callbacks once the cycle collector cleared them */
             status = on_entry(e, r, tid);
-        if (!status && e->watchers && PyDict_GET_SIZE(e->watchers))
+        if (!status && e->watchers && e->record_type && PyDict_GET_SIZE(e->watchers))
             status = run_watchers(e, r, args[2]);
     }
     e->busy = 0;
