@@ -227,10 +227,10 @@ class CallPath:
     - Where: the entry's stack is the g in R14 if that g's stack holds RSP, else the stack of the
       chain's top frame if its last seen bounds hold RSP (assembly may use R14 freely), else an
       unknown stack measured by -RSP. The frame's offset is g.stack.hi - RSP: larger is deeper.
-    - Jumps: an entry reached from inside the function, or from a block outside the function
-      holding the call at the return address (gogo, a signal return), may restart a frame already
-      open on the same stack at an offset not deeper (a loop, morestack): frames above it return
-      and nothing is entered.
+    - Jumps: an entry reached from inside the function, or from a function other than the one
+      holding the call at its return address (gogo, a signal return), restarts the innermost open
+      frame of that function on the same stack if the entry is not deeper (a loop, morestack):
+      the frames above it return and nothing is entered.
     - Which chain: ``sigtramp`` nests on whatever runs on the thread. Else, while the thread's chain
       has frames, an entry on another stack nests under a top frame that switches stacks (when the
       stack is a system one: goid 0) or that is on an unknown stack; an entry on a stack the chain
@@ -238,8 +238,8 @@ class CallPath:
       stack, those on it not deeper than the entry, and those at or below the caller's own frame
       start (the return address slot plus the caller's SP delta at the call site), except the
       caller itself. Otherwise the chain is suspended (by its owner g; without one it waits for
-      the end) and the g's suspended chain resumes (popping what returned) or a fresh chain
-      starts, with the goid read then.
+      the end) and the chain suspended on the entry's stack resumes (popping what returned) or a
+      fresh chain starts, with the goid read then.
     - Depth: a call with a return address reconciles the parent's inlined frames with those at the
       call site (the common prefix stays, the rest close, the new ones open), and the callee sits
       above them. Chains are cut at ``MAX_DEPTH`` frames.
