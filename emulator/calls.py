@@ -6,7 +6,9 @@ jump, so an entry always starts a block), with RSP, the return address, R14
 (the current g in ABIInternal code) and that g's stack bounds
 (``Cpu.record_entries``). Records are drained whenever the guest stops to talk
 to us (each syscall, each slice end), so call events land in order with
-syscall events. Nothing runs in Python per block.
+syscall events. Nothing runs in Python per block, and per entry only to make
+the CallEvent of a shown function: the frame chains are kept natively
+(``_native.CallEngine``, following the rules in ``CallPath``).
 
 How it sees returns: a frame has returned once a later entry on the same stack
 has an RSP at or above the frame's entry RSP. Stacks are told apart by the g
@@ -29,8 +31,9 @@ import fnmatch
 import functools
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from emulator import _native
 from emulator.cpu import EntryRecord
 from emulator.events import CallEvent, Event
 from loader.inline import InlineTree
@@ -105,29 +108,6 @@ class Function:
     switcher: bool = False
 
 
-@dataclass(slots=True)
-class Frame:
-    function: Function
-    stack: int  # the g whose stack holds the frame (0: not known, e.g. before the runtime set g up)
-    offset: int  # g.stack.hi - RSP at entry (or -RSP on an unknown stack): larger is deeper
-    depth: int  # display depth of this frame
-    tid: int  # the thread it was entered on
-    inlined: list[str] = field(default_factory=list)  # inlined frames open above it
-    inline_pc: int = 0
-
-    def child_depth(self) -> int:
-        return self.depth + (1 if self.function.shown else 0) + len(self.inlined)
-
-
-@dataclass(slots=True)
-class Chain:
-    """The frames of one goroutine's logical call path (g0 work nested where it was asked for)."""
-
-    owner: int  # the g (stack) of the bottom frame; 0 if unknown
-    goid: int | None
-    frames: list[Frame] = field(default_factory=list)
-
-
 class FunctionIndex:
     """Guest functions by entry address, with the selection applied."""
 
@@ -194,12 +174,18 @@ def _nameless_wrappers(syms: Sequence[Symbol], code: Callable[[int, int], bytes 
 
 
 class EntryRecorder:
-    """Drains the native entry records and hands each to the call path and to watchers."""
+    """Hands the native entry records to the call path and to watchers, in order.
+
+    The native engine (``_native.CallEngine``) takes each record in turn: first the call path (if
+    one follows), then the watchers registered for its pc. A watcher may change what ``goid_of``
+    answers next (a reused g), so the two interleave record by record.
+    """
 
     def __init__(self, cpu, add_pause_hook: Callable[[Callable], None]) -> None:
         self._cpu = cpu
         self._watchers: dict[int, list[Callable[[EntryRecord, int], None]]] = {}
         self._path: CallPath | None = None
+        self._engine = _native.CallEngine()
         add_pause_hook(lambda thread: self.drain(thread.tid))
 
     def watch(self, address: int, handler: Callable[[EntryRecord, int], None]) -> None:
@@ -208,6 +194,7 @@ class EntryRecorder:
 
     def follow(self, path: CallPath) -> None:
         self._path = path
+        self._engine = path.engine
 
     def install(self, index: FunctionIndex) -> None:
         """Tell the CPU what to record (addresses and their functions' ends); before the run."""
@@ -218,19 +205,47 @@ class EntryRecorder:
         if self._path is not None:
             ranges.update((a, index.by_entry[a].end) for a in self._path.index.tracked_entries())
         self._cpu.record_entries(ranges)
+        self._engine.watch(EntryRecord, self._watchers)
 
     def drain(self, tid: int) -> None:
         """Everything recorded since the last pause (all of it on thread ``tid``)."""
-        path, watchers = self._path, self._watchers
-        for record in self._cpu.drain_entries():
-            if path is not None:
-                path.on_entry(record, tid)
-            for handler in watchers.get(record.pc, ()):
-                handler(record, tid)
+        self._cpu.feed_entries(self._engine, tid)
+
+
+# Kind bits of a function in the native engine's table.
+_SHOWN, _SWITCHER, _IN_PLACE, _SIGNAL = 1, 2, 4, 8
 
 
 class CallPath:
-    """Frame chains per goroutine, turned into CallEvents."""
+    """Frame chains per goroutine, turned into CallEvents.
+
+    The chains live in the native engine (``_native.CallEngine``, fed by ``EntryRecorder``); these
+    are its rules, for each recorded entry of a shown function or a switcher (entries recorded only
+    for watchers are skipped, and so is ``systemstack`` called on a system stack, which runs its
+    function in place):
+
+    - Where: the entry's stack is the g in R14 if that g's stack holds RSP, else the stack of the
+      chain's top frame if its last seen bounds hold RSP (assembly may use R14 freely), else an
+      unknown stack measured by -RSP. The frame's offset is g.stack.hi - RSP: larger is deeper.
+    - Jumps: an entry reached from inside the function, or from a function other than the one
+      holding the call at its return address (gogo, a signal return), restarts the innermost open
+      frame of that function on the same stack if the entry is not deeper (a loop, morestack):
+      the frames above it return and nothing is entered.
+    - Which chain: ``sigtramp`` nests on whatever runs on the thread. Else, while the thread's chain
+      has frames, an entry on another stack nests under a top frame that switches stacks (when the
+      stack is a system one: goid 0) or that is on an unknown stack; an entry on a stack the chain
+      already holds pops the frames that have returned: those above the topmost frame on that
+      stack, those on it not deeper than the entry, and those at or below the caller's own frame
+      start (the return address slot plus the caller's SP delta at the call site), except the
+      caller itself. Otherwise the chain is suspended (by its owner g; without one it waits for
+      the end) and the chain suspended on the entry's stack resumes (popping what returned) or a
+      fresh chain starts, with the goid read then.
+    - Depth: a call with a return address reconciles the parent's inlined frames with those at the
+      call site (the common prefix stays, the rest close, the new ones open), and the callee sits
+      above them. Chains are cut at ``MAX_DEPTH`` frames.
+    - Returns are noticed late: a return event carries the instruction count of the entry that
+      revealed it (or the run's end, in ``finish``, chain by chain: running, suspended, orphaned).
+    """
 
     def __init__(
         self,
@@ -240,244 +255,37 @@ class CallPath:
         goid_of: Callable[[int], int | None],
     ) -> None:
         self.index = index
-        self._inline = inline
-        self._emit = emit
-        self._goid_of = goid_of
-        self._current: dict[int, Chain] = {}  # tid -> chain running there
-        self._suspended: dict[int, Chain] = {}  # owner g -> chain not running anywhere
-        self._bounds: dict[int, tuple[int, int]] = {}  # g -> its stack's [lo, hi) when last seen
-        self._orphans: list[Chain] = []
-        self._system: dict[int, bool] = {}  # g -> whether it is a g0/gsignal
-        self._now = 0
-        # What depends only on code addresses, worked out once per address (entries repeat a lot):
-        self._jumps: dict[tuple[int, int, int], bool] = {}  # (entry, source block, return address)
-        self._callers: dict[int, Function | None] = {}  # return address -> the function calling from there
-        self._inline_names: dict[int, list[str]] = {}  # call pc -> shown inlined frames there
+        self.engine = _native.CallEngine()
+        table = sorted(index.by_entry.values(), key=lambda f: f.entry)
+        kinds = bytes(
+            (_SHOWN if f.shown else 0)
+            | (_SWITCHER if f.switcher else 0)
+            | (_IN_PLACE if f.name == IN_PLACE_ON_SYSTEM else 0)
+            | (_SIGNAL if f.name == SIGNAL_ENTRY else 0)
+            for f in table
+        )
 
-    # -- entries ---------------------------------------------------------------
+        def inline_names(call_pc: int) -> tuple[str, ...]:
+            """The shown inlined frames at a call site (asked once per call pc)."""
+            inlined = inline.frames_at(call_pc) if inline else ()
+            return tuple(n for n in inlined if index.selected(n))
 
-    def on_entry(self, record: EntryRecord, tid: int) -> None:
-        fn = self.index.by_entry.get(record.pc)
-        if fn is None or not (fn.shown or fn.switcher):
-            return  # recorded for a watcher (a runtime probe), not for the path
-        if not fn.shown and fn.name == IN_PLACE_ON_SYSTEM and self._on_system_stack(record):
-            return
-        self._now = record.instructions
-        chain = self._current.get(tid)
-        stack, offset = self._locate(record, chain)
-        if self._jumped(fn, record) and self._reentered(chain, fn, stack, offset, tid):
-            return
-        if fn.name == SIGNAL_ENTRY and chain is not None and chain.frames:
-            pass  # a signal interrupts whatever runs: its handler nests there, on the signal stack
-        else:
-            chain = self._chain_for(tid, chain, stack, offset, record)
-        frames = chain.frames
-        depth = 0
-        if frames:
-            parent = frames[-1]
-            if record.return_address:
-                depth = self._reconcile_inlined(chain, parent, record.return_address - 1, tid)
-            else:
-                depth = parent.child_depth()
-        if len(frames) >= MAX_DEPTH:
-            return
-        frames.append(Frame(fn, stack, offset, depth, tid))
-        if fn.shown:
-            self._emit(
-                CallEvent(record.instructions, tid, "call", fn.name, depth, False, fn.entry, chain.goid)
-            )
-
-    def _jumped(self, fn: Function, record: EntryRecord) -> bool:
-        """Whether the entry was reached other than by a call from the caller at the return address:
-        from inside ``fn`` (a loop, a morestack restart) or from elsewhere (gogo resuming a
-        goroutine, a signal return)."""
-        key = (fn.entry, record.source_block, record.return_address)
-        jumped = self._jumps.get(key)
-        if jumped is None:
-            source, ret = record.source_block, record.return_address
-            if fn.entry <= source < fn.end:
-                jumped = True
-            elif not ret:
-                jumped = False
-            else:
-                jumped = self.index.containing(source) is not self._caller(ret)
-            self._jumps[key] = jumped
-        return jumped
-
-    def _caller(self, ret: int) -> Function | None:
-        """The function holding the call that returns to ``ret``."""
-        if ret in self._callers:
-            return self._callers[ret]
-        caller = self._callers[ret] = self.index.containing(ret - 1)
-        return caller
-
-    def _reentered(self, chain: Chain | None, fn: Function, stack: int, offset: int, tid: int) -> bool:
-        """Whether a jump from inside ``fn`` to its entry is a loop or morestack restarting it (the
-        frame is the one already open, at the same depth of its stack) rather than recursion
-        (deeper). What it called since has returned."""
-        if chain is None:
-            return False
-        for i in range(len(chain.frames) - 1, -1, -1):
-            frame = chain.frames[i]
-            if frame.function is fn and frame.stack == stack:
-                if offset > frame.offset:
-                    return False
-                while len(chain.frames) > i + 1:
-                    self._return(chain.frames.pop(), tid, chain)
-                return True
-        return False
-
-    def _locate(self, record: EntryRecord, chain: Chain | None) -> tuple[int, int]:
-        """(stack, offset) of an entry: the g in R14 if its stack holds RSP, else the caller's stack
-        (assembly may use R14 freely), else an unknown stack measured by RSP alone."""
-        rsp = record.rsp
-        if record.g and record.stack_lo <= rsp < record.stack_hi:
-            self._bounds[record.g] = (record.stack_lo, record.stack_hi)
-            return record.g, record.stack_hi - rsp
-        if chain is not None and chain.frames:
-            top = chain.frames[-1].stack
-            lo, hi = self._bounds.get(top, (0, 0))
-            if lo <= rsp < hi:
-                return top, hi - rsp
-        return 0, -rsp
-
-    def _chain_for(
-        self, tid: int, chain: Chain | None, stack: int, offset: int, record: EntryRecord
-    ) -> Chain:
-        """The chain this entry belongs to, with returned frames popped."""
-        if chain is not None and chain.frames:
-            top = chain.frames[-1]
-            if top.stack != stack and ((top.function.switcher and self._is_system(stack)) or top.stack == 0):
-                return chain  # work on a system stack (or the first g), nested under who asked for it
-            if top.stack == stack or any(f.stack == stack for f in chain.frames):
-                self._pop(chain, stack, offset, tid)
-                self._pop_callers_siblings(chain, stack, offset, record, tid)
-                return chain
-            self._suspend(chain)
-        elif chain is not None:
-            self._suspended.pop(chain.owner, None)
-        resumed = self._suspended.pop(stack, None) if stack else None
-        if resumed is not None:
-            self._pop(resumed, stack, offset, tid)
-            self._current[tid] = resumed
-            return resumed
-        fresh = Chain(stack, self._goid_of(stack) if stack else None)
-        self._current[tid] = fresh
-        return fresh
-
-    def _on_system_stack(self, record: EntryRecord) -> bool:
-        g = record.g
-        return bool(g) and record.stack_lo <= record.rsp < record.stack_hi and self._is_system(g)
-
-    def _is_system(self, stack: int) -> bool:
-        """Whether ``stack`` is a g0 or gsignal stack (goid 0), where the runtime does work for others."""
-        system = self._system.get(stack)
-        if system is None:
-            system = self._system[stack] = stack == 0 or self._goid_of(stack) == 0
-        return system
-
-    def _suspend(self, chain: Chain) -> None:
-        if chain.owner:
-            self._suspended[chain.owner] = chain
-        else:
-            self._orphans.append(chain)  # no g to resume it by: its frames close at the end
-
-    def _pop(self, chain: Chain, stack: int, offset: int, tid: int) -> None:
-        """Frames above the topmost one on ``stack`` have returned, then those on it not deeper."""
-        frames = chain.frames
-        while frames and frames[-1].stack != stack:
-            self._return(frames.pop(), tid, chain)
-        while frames and frames[-1].stack == stack and frames[-1].offset >= offset:
-            self._return(frames.pop(), tid, chain)
-
-    def _pop_callers_siblings(
-        self, chain: Chain, stack: int, offset: int, record: EntryRecord, tid: int
-    ) -> None:
-        """Frames entered at or below where the caller's own frame starts have returned, unless it
-        is the caller itself (an untracked caller hides its siblings' returns from RSP alone).
-
-        The caller's entry RSP is the return address's slot plus the caller's SP delta (pcsp) at
-        the call site."""
-        ret = record.return_address
-        if not ret:
-            return
-        caller = self._caller(ret)
-        if caller is None:
-            return
-        delta = self._inline.sp_delta(ret - 1)
-        if delta is None:
-            return
-        caller_offset = offset - 8 - delta  # offsets grow downwards; the caller's entry is higher
-        frames = chain.frames
-        while frames and frames[-1].stack == stack:
-            top = frames[-1]
-            if top.offset > caller_offset or (top.offset == caller_offset and top.function is not caller):
-                self._return(frames.pop(), tid, chain)
-            else:
-                break
-
-    def _return(self, frame: Frame, tid: int, chain: Chain) -> None:
-        if frame.inlined:
-            self._close_inlined(frame, 0, tid, chain)
-        if frame.function.shown:
-            fn = frame.function
-            self._emit(CallEvent(self._now, tid, "return", fn.name, frame.depth, False, fn.entry, chain.goid))
-
-    # -- inlined frames -----------------------------------------------------------
-
-    def _reconcile_inlined(self, chain: Chain, parent: Frame, call_pc: int, tid: int) -> int:
-        """Open/close the inlined frames of ``parent`` for a call from ``call_pc``; the callee's depth."""
-        names = self._inline_names.get(call_pc)
-        if names is None:
-            inlined = self._inline.frames_at(call_pc) if self._inline else ()
-            names = [n for n in inlined if self.index.selected(n)]
-            self._inline_names[call_pc] = names
-        if not names and not parent.inlined:
-            return parent.depth + 1 if parent.function.shown else parent.depth
-        keep = 0
-        while keep < len(names) and keep < len(parent.inlined) and names[keep] == parent.inlined[keep]:
-            keep += 1
-        self._close_inlined(parent, keep, tid, chain)
-        base = parent.depth + (1 if parent.function.shown else 0)
-        for name in names[keep:]:
-            parent.inlined.append(name)
-            self._emit(
-                CallEvent(
-                    self._now, tid, "call", name, base + len(parent.inlined) - 1, True, call_pc, chain.goid
-                )
-            )
-        parent.inline_pc = call_pc
-        return parent.child_depth()
-
-    def _close_inlined(self, frame: Frame, keep: int, tid: int, chain: Chain) -> None:
-        base = frame.depth + (1 if frame.function.shown else 0)
-        while len(frame.inlined) > keep:
-            name = frame.inlined.pop()
-            self._emit(
-                CallEvent(
-                    self._now,
-                    tid,
-                    "return",
-                    name,
-                    base + len(frame.inlined),
-                    True,
-                    frame.inline_pc,
-                    chain.goid,
-                )
-            )
-
-    # -- the end ------------------------------------------------------------------
+        self.engine.follow(
+            [f.entry for f in table],
+            [f.end for f in table],
+            kinds,
+            [f.name for f in table],
+            CallEvent,
+            emit,
+            goid_of,
+            inline_names,
+            inline.sp_delta,
+            MAX_DEPTH,
+        )
 
     def finish(self, instructions: int) -> None:
         """The run is over: every frame still open returns now, on the thread it was entered on."""
-        self._now = instructions
-        for chain in [*self._current.values(), *self._suspended.values(), *self._orphans]:
-            while chain.frames:
-                frame = chain.frames.pop()
-                self._return(frame, frame.tid, chain)
-        self._current.clear()
-        self._suspended.clear()
-        self._orphans.clear()
+        self.engine.finish(instructions)
 
 
 def attach(machine, recorder: EntryRecorder, patterns: Sequence[str], goid_of) -> CallPath:

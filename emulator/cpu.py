@@ -157,9 +157,6 @@ class WorkCounter(ctypes.Structure):
     ]
 
 
-# struct entry_record in _native.c: instructions, pc, from, return address, g.stack.lo/hi, then the
-# registers of ENTRY_REGS (RSP, R14, RAX, RBX, RCX, RDI).
-ENTRY_RECORD = struct.Struct("<12Q")
 ENTRY_REGS = (
     x86.UC_X86_REG_RSP,
     x86.UC_X86_REG_R14,
@@ -173,8 +170,8 @@ ENTRY_REGS = (
 class EntryRecord(NamedTuple):
     """A recorded function entry: where, when, on which stack, with which first arguments.
 
-    A named tuple, built straight from the unpacked record: a frozen dataclass of twelve fields
-    costs ten times as much to make, and a run records one per call."""
+    The fields of ``struct entry_record`` in _native.c, in its order: the native engine builds one
+    (a tuple, no Python call) only for an entry that has watchers."""
 
     instructions: int
     pc: int
@@ -330,7 +327,7 @@ class Cpu:
         functions only by call or jump, so an entry always starts a block); a
         loop back to the entry from inside, at the same RSP, is recorded once.
         Set before the first run: blocks are flagged when first decoded. Read
-        the records with drain_entries.
+        the records with feed_entries.
         """
         ordered = sorted(ranges)
         self._entries = (ctypes.c_uint64 * len(ordered))(*ordered)
@@ -339,12 +336,10 @@ class Cpu:
         self.work.entry_ends = ctypes.addressof(self._entry_ends)
         self.work.entry_count = len(ordered)
 
-    def drain_entries(self) -> list[EntryRecord]:
-        """The entries recorded since the last drain, oldest first."""
-        if not self.work.record_count:
-            return []
-        raw = _native.drain_entries(ctypes.addressof(self.work))
-        return list(map(EntryRecord._make, ENTRY_RECORD.iter_unpack(raw)))
+    def feed_entries(self, engine: _native.CallEngine, tid: int) -> None:
+        """Hand the entries recorded since the last feed, oldest first, to ``engine`` (emulator/calls.py)."""
+        if self.work.record_count:
+            _native.feed_entries(ctypes.addressof(self.work), engine, tid)
 
     def __del__(self) -> None:
         work = getattr(self, "work", None)

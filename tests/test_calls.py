@@ -188,6 +188,18 @@ def test_signal_handler_nests_under_the_faulting_function() -> None:
     assert sigpanic.function == "runtime.sigpanic" and sigpanic.depth == deref.depth + 1
 
 
+def test_a_finished_run_frees_its_call_path() -> None:
+    """The frame chains live natively (emulator._native.CallEngine): a loop of runs must not keep them."""
+    import gc
+
+    from emulator import _native
+
+    for _ in range(2):
+        api.run(built("hello"), calls="")
+    gc.collect()
+    assert [o for o in gc.get_objects() if type(o) is _native.CallEngine] == []
+
+
 def test_pc_value_tables_decode_as_the_runtime_does() -> None:
     """runtime.pcvalue: zig-zag value deltas from -1 and pc deltas in quanta, ended by a zero delta."""
     from loader.pclntab import PcHeader, pc_value, pc_values
