@@ -67,6 +67,7 @@ struct work_counter {
     uint64_t decoded;      /* blocks decoded (cache misses) */
     reg_write_fn reg_write;/* uc_reg_write, for RDTSC's result */
     int32_t rax, rdx, rcx; /* unicorn's ids of RAX, RDX and RCX */
+    int32_t rbp;           /* and of RBP, for the frame-pointer chain */
     uint64_t tsc_per_instruction;
     /* Function-entry recording (see record_entry); all zero when off. */
     const uint64_t *entries;        /* sorted entry addresses to record */
@@ -426,6 +427,7 @@ struct frame {
     int64_t offset; /* g.stack.hi - RSP at entry (or -RSP on an unknown stack): larger is deeper */
     int64_t depth;
     uint64_t tid;
+    uint64_t ret;   /* the word at RSP on entry: the return address after a call */
     PyObject **inlined; /* names of the inlined frames open above it */
     uint64_t n_inlined, cap_inlined;
     uint64_t inline_pc;
@@ -976,6 +978,7 @@ static int on_entry(Engine *e, const struct entry_record *r, uint64_t tid)
     f->offset = offset;
     f->depth = depth;
     f->tid = tid;
+    f->ret = r->return_address;
     if (kind & FN_SHOWN)
         return emit_call(e, r->instructions, tid, e->call, e->name[fn], depth, 0, e->entry[fn], c->goid);
     return 0;
@@ -1334,9 +1337,102 @@ static PyObject *feed_entries(PyObject *self, PyObject *const *args, Py_ssize_t 
     Py_RETURN_NONE;
 }
 
+/* Whether the frame entered at stack address `entry` (its return-address slot) is on the frame-
+ * pointer chain from RBP: 1 yes, 0 no (the chain, well formed, passes it), -1 cannot tell. Go on
+ * amd64 keeps frame pointers, and at a syscall instruction RBP is one (the syscall wrappers are
+ * frameless assembly). */
+static int on_frame_chain(struct work_counter *w, void *uc, uint64_t rbp, uint64_t rsp, uint64_t hi,
+                          uint64_t entry)
+{
+    int steps;
+
+    for (steps = 0; steps < 4096; steps++) {
+        uint64_t next = 0;
+        if (rbp < rsp || rbp + 16 > hi)
+            return -1;
+        if (rbp + 8 == entry)
+            return 1;
+        if (rbp + 8 > entry)
+            return 0;
+        if (w->mem_read(uc, rbp, &next, 8) != 0 || next <= rbp)
+            return -1;
+        rbp = next;
+    }
+    return -1;
+}
+
+/* settle_frames(counter, engine, uc, tid, at_syscall): the thread stopped; frames on the running
+ * goroutine's stack have returned when the stack pointer is above where they were entered, or when
+ * their return-address slot no longer holds the address their entry saw, or (at a syscall, where
+ * RBP is a frame pointer) when neither RSP nor the frame-pointer chain reaches their slot. Without
+ * this a return is only seen at the next recorded entry, and a syscall made after untracked calls
+ * would show under a function that already returned. */
+static PyObject *settle_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    struct work_counter *w;
+    Engine *e;
+    void *uc;
+    uint64_t tid, rsp = 0, g = 0, rbp = 0, bounds[2];
+    struct slot *s;
+    struct chain *c;
+    int status = 0, at_syscall;
+
+    (void)self;
+    if (nargs != 5 || !PyObject_TypeCheck(args[1], &EngineType)) {
+        PyErr_SetString(PyExc_TypeError, "settle_frames(counter, engine, uc, tid, at_syscall)");
+        return NULL;
+    }
+    w = PyLong_AsVoidPtr(args[0]);
+    e = (Engine *)args[1];
+    uc = PyLong_AsVoidPtr(args[2]);
+    tid = PyLong_AsUnsignedLongLong(args[3]);
+    at_syscall = PyObject_IsTrue(args[4]);
+    if (PyErr_Occurred() || !w || !uc || at_syscall < 0)
+        return NULL;
+    if (e->busy || !e->count || !e->emit)
+        Py_RETURN_NONE;
+    s = map_find(&e->current, tid);
+    c = s ? s->p : NULL;
+    if (!c || !c->n)
+        Py_RETURN_NONE;
+    {
+        int ids[3] = {w->entry_regs[0], w->entry_regs[1], w->rbp}; /* RSP, R14 (the g), RBP */
+        void *vals[3] = {&rsp, &g, &rbp};
+        w->reg_read_batch(uc, ids, vals, 3);
+    }
+    if (!g || w->mem_read(uc, g, bounds, sizeof bounds) != 0 || rsp < bounds[0] || rsp >= bounds[1])
+        Py_RETURN_NONE; /* not on a goroutine stack we can measure */
+    e->now = w->instructions;
+    e->busy = 1;
+    Py_INCREF(e);
+    while (!status && c->n) {
+        const struct frame *top = &c->frames[c->n - 1];
+        uint64_t word = 0;
+        int returned;
+
+        if (top->stack != g)
+            break;
+        returned = top->offset > (int64_t)(bounds[1] - rsp);
+        if (!returned && top->ret)
+            returned = w->mem_read(uc, bounds[1] - (uint64_t)top->offset, &word, 8) != 0 || word != top->ret;
+        if (!returned && at_syscall && bounds[1] - (uint64_t)top->offset != rsp)
+            returned = on_frame_chain(w, uc, rbp, rsp, bounds[1], bounds[1] - (uint64_t)top->offset) == 0;
+        if (!returned)
+            break;
+        status = pop_frame(e, c, tid);
+    }
+    e->busy = 0;
+    Py_DECREF(e);
+    if (status)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"feed_entries", (PyCFunction)(void (*)(void))feed_entries, METH_FASTCALL,
      "Hand the function-entry records since the last feed to a CallEngine, emptying the buffer."},
+    {"settle_frames", (PyCFunction)(void (*)(void))settle_frames, METH_FASTCALL,
+     "Close the frames of a stopped thread's goroutine that have returned (see the C comment)."},
     {"release_entries", release_entries, METH_O, "Free the function-entry record buffer."},
     {"read_memory", (PyCFunction)(void (*)(void))read_memory, METH_FASTCALL,
      "Guest memory through uc_mem_read, as bytes (None where unmapped)."},

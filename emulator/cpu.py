@@ -143,6 +143,7 @@ class WorkCounter(ctypes.Structure):
         ("rax", ctypes.c_int32),
         ("rdx", ctypes.c_int32),
         ("rcx", ctypes.c_int32),
+        ("rbp", ctypes.c_int32),
         ("tsc_per_instruction", ctypes.c_uint64),
         ("entries", ctypes.c_void_p),
         ("entry_ends", ctypes.c_void_p),
@@ -248,6 +249,7 @@ class Cpu:
             x86.UC_X86_REG_RDX,
             x86.UC_X86_REG_RCX,
         )
+        self.work.rbp = x86.UC_X86_REG_RBP
         self.work.tsc_per_instruction = TSC_PER_INSTRUCTION
         self.work.reg_read_batch = _address(uclib.uc_reg_read_batch)
         self.work.entry_regs[:] = ENTRY_REGS
@@ -340,6 +342,10 @@ class Cpu:
         """Hand the entries recorded since the last feed, oldest first, to ``engine`` (emulator/calls.py)."""
         if self.work.record_count:
             _native.feed_entries(ctypes.addressof(self.work), engine, tid)
+
+    def settle_frames(self, engine: _native.CallEngine, tid: int, at_syscall: bool) -> None:
+        """Let ``engine`` close the frames of thread ``tid``'s goroutine that returned before this stop."""
+        _native.settle_frames(ctypes.addressof(self.work), engine, self.uc._uch.value, tid, at_syscall)
 
     def __del__(self) -> None:
         work = getattr(self, "work", None)

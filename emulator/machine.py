@@ -227,7 +227,7 @@ class Machine:
         self._stop_cpu = False
         self._signal_self = False  # the last syscall made a signal of the caller's deliverable
         self._restore: UserContext | None = None  # set by rt_sigreturn, applied once the CPU stops
-        self._pause_hooks: list[Callable[[Thread], None]] = []
+        self._pause_hooks: list[Callable[[Thread, bool], None]] = []
         self._finish_hooks: list[Callable[[], None]] = []
         self._clone_hooks: list[Callable[[int, int], None]] = []
         try:
@@ -318,10 +318,11 @@ class Machine:
         """
         self.cpu.add_probe(address, lambda: callback(self.current))
 
-    def add_pause_hook(self, callback: Callable[[Thread], None]) -> None:
-        """Call ``callback(thread)`` whenever the guest stops to talk to us: at each syscall (before
-        it is handled) and each time the CPU returns. Observers that buffer natively drain there,
-        so what they emit lands in order with the syscall and thread events."""
+    def add_pause_hook(self, callback: Callable[[Thread, bool], None]) -> None:
+        """Call ``callback(thread, at_syscall)`` whenever the guest stops to talk to us: at each
+        syscall (before it is handled; ``at_syscall`` True) and each time the CPU returns.
+        Observers that buffer natively drain there, so what they emit lands in order with the
+        syscall and thread events."""
         self._pause_hooks.append(callback)
 
     def add_clone_hook(self, callback: Callable[[int, int], None]) -> None:
@@ -336,9 +337,9 @@ class Machine:
         """Send an observer's event to the sinks, in order with the machine's own."""
         self._emit(event)
 
-    def _pause(self, thread: Thread) -> None:
+    def _pause(self, thread: Thread, at_syscall: bool = False) -> None:
         for hook in self._pause_hooks:
-            hook(thread)
+            hook(thread, at_syscall)
 
     def close(self) -> None:
         """Free what a finished run holds beyond its results: the CPU (see ``Cpu.close``) and the file.
@@ -478,7 +479,7 @@ class Machine:
         thread = self.current
         self.stats.syscalls += 1
         if self._pause_hooks:
-            self._pause(thread)
+            self._pause(thread, True)
         decoded = self._decode_entry(nr, args) if self.config.record_syscalls else None
         outcome = self.kernel.handle(thread, nr, args)
         if type(outcome) is int:

@@ -111,6 +111,19 @@ def test_patterns_select_functions_and_all_records_a_tree() -> None:
     )
 
 
+@pytest.mark.parametrize("version", GO_VERSIONS)
+def test_a_narrow_selection_puts_the_write_under_the_function_still_running(version: str) -> None:
+    """With only main.* and fmt.* recorded, no entry follows fmt's padString before the write: the
+    stop at the write itself sees that padString returned (its return-address slot is off the frame
+    pointer chain), so the write shows under Fprintln, which is still running, as in the source."""
+    lines = api.run(built("hello", version), calls="main.*,fmt.*").calls()
+    write = next(i for i, line in enumerate(lines) if line.lstrip().startswith("write(1,"))
+    depth = len(lines[write]) - len(lines[write].lstrip())
+    parent = next(line for line in reversed(lines[:write]) if len(line) - len(line.lstrip()) < depth)
+    assert parent.strip() == "fmt.Fprintln"
+    assert any(line.strip() == "fmt.(*fmt).padString" for line in lines[:write])
+
+
 def test_syscall_events_interleave_with_calls_in_instruction_order() -> None:
     result = api.run(built("hello"), calls="")
     main = [e for e in result.events if isinstance(e, CallEvent | SyscallEvent) and e.tid == 1000]
