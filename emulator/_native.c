@@ -28,6 +28,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define HAVE_CALLGRIND 1
+#endif
+#endif
 
 #define CACHE_SLOTS 65536 /* power of two */
 
@@ -1296,47 +1302,6 @@ static PyTypeObject EngineType = {
     .tp_methods = Engine_methods,
 };
 
-/* feed_entries(counter address, engine, tid): the entry records since the last feed, in order,
- * through the call path (if it follows one) and the watchers; the buffer is emptied. */
-static PyObject *feed_entries(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    struct work_counter *w;
-    Engine *e;
-    uint64_t tid, n, i;
-    int status = 0;
-
-    (void)self;
-    if (nargs != 3 || !PyObject_TypeCheck(args[1], &EngineType)) {
-        PyErr_SetString(PyExc_TypeError, "feed_entries(counter, engine, tid)");
-        return NULL;
-    }
-    w = PyLong_AsVoidPtr(args[0]);
-    e = (Engine *)args[1];
-    tid = PyLong_AsUnsignedLongLong(args[2]);
-    if (PyErr_Occurred() || !w)
-        return NULL;
-    if (e->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "the call path is busy");
-        return NULL;
-    }
-    n = w->record_count;
-    w->record_count = 0; /* the guest does not run while we feed: the buffer stays as it is */
-    e->busy = 1;
-    Py_INCREF(e);
-    for (i = 0; !status && i < n; i++) {
-        const struct entry_record *r = &w->records[i];
-        if (e->count && e->emit) /* no callbacks once the cycle collector cleared them */
-            status = on_entry(e, r, tid);
-        if (!status && e->watchers && e->record_type && PyDict_GET_SIZE(e->watchers))
-            status = run_watchers(e, r, args[2]);
-    }
-    e->busy = 0;
-    Py_DECREF(e);
-    if (status)
-        return NULL;
-    Py_RETURN_NONE;
-}
-
 /* Whether the frame entered at stack address `entry` (its return-address slot) is on the frame-
  * pointer chain from RBP: 1 yes, 0 no (the chain, well formed, passes it), -1 cannot tell. Go on
  * amd64 keeps frame pointers, and at a syscall instruction RBP is one (the syscall wrappers are
@@ -1361,25 +1326,62 @@ static int on_frame_chain(struct work_counter *w, void *uc, uint64_t rbp, uint64
     return -1;
 }
 
-/* settle_frames(counter, engine, uc, tid, at_syscall): the thread stopped; frames on the running
- * goroutine's stack have returned when the stack pointer is above where they were entered, or when
- * their return-address slot no longer holds the address their entry saw, or (at a syscall, where
- * RBP is a frame pointer) when neither RSP nor the frame-pointer chain reaches their slot. Without
- * this a return is only seen at the next recorded entry, and a syscall made after untracked calls
- * would show under a function that already returned. */
-static PyObject *settle_frames(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* The thread stopped (at a syscall or a slice end): frames on the running goroutine's stack have
+ * returned when the stack pointer is above where they were entered, or when their return-address
+ * slot no longer holds the address their entry saw, or (at a syscall, where RBP is a frame pointer)
+ * when neither RSP nor the frame-pointer chain reaches their slot. Without this a return is only
+ * seen at the next recorded entry, and a syscall made after untracked calls would show under a
+ * function that already returned. The caller holds the engine busy. */
+static int settle(Engine *e, struct work_counter *w, void *uc, uint64_t tid, int at_syscall)
+{
+    uint64_t rsp = 0, g = 0, rbp = 0, bounds[2];
+    struct slot *s = map_find(&e->current, tid);
+    struct chain *c = s ? s->p : NULL;
+    int status = 0;
+
+    if (!c || !c->n)
+        return 0;
+    {
+        int ids[3] = {w->entry_regs[0], w->entry_regs[1], w->rbp}; /* RSP, R14 (the g), RBP */
+        void *vals[3] = {&rsp, &g, &rbp};
+        w->reg_read_batch(uc, ids, vals, 3);
+    }
+    if (!g || w->mem_read(uc, g, bounds, sizeof bounds) != 0 || rsp < bounds[0] || rsp >= bounds[1])
+        return 0; /* not on a goroutine stack we can measure */
+    e->now = w->instructions;
+    while (!status && c->n) {
+        const struct frame *top = &c->frames[c->n - 1];
+        uint64_t slot = bounds[1] - (uint64_t)top->offset, word = 0;
+        int returned;
+
+        if (top->stack != g)
+            break;
+        returned = top->offset > (int64_t)(bounds[1] - rsp);
+        if (!returned && top->ret)
+            returned = w->mem_read(uc, slot, &word, 8) != 0 || word != top->ret;
+        if (!returned && at_syscall && slot != rsp)
+            returned = on_frame_chain(w, uc, rbp, rsp, bounds[1], slot) == 0;
+        if (!returned)
+            break;
+        status = pop_frame(e, c, tid);
+    }
+    return status;
+}
+
+/* feed_entries(counter address, engine, uc, tid, at_syscall): the entry records since the last
+ * feed, in order, through the call path (if it follows one) and the watchers, the buffer emptied;
+ * then the returns the stopped thread's stack shows (settle). */
+static PyObject *feed_entries(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     struct work_counter *w;
     Engine *e;
     void *uc;
-    uint64_t tid, rsp = 0, g = 0, rbp = 0, bounds[2];
-    struct slot *s;
-    struct chain *c;
+    uint64_t tid, n, i;
     int status = 0, at_syscall;
 
     (void)self;
     if (nargs != 5 || !PyObject_TypeCheck(args[1], &EngineType)) {
-        PyErr_SetString(PyExc_TypeError, "settle_frames(counter, engine, uc, tid, at_syscall)");
+        PyErr_SetString(PyExc_TypeError, "feed_entries(counter, engine, uc, tid, at_syscall)");
         return NULL;
     }
     w = PyLong_AsVoidPtr(args[0]);
@@ -1389,38 +1391,23 @@ static PyObject *settle_frames(PyObject *self, PyObject *const *args, Py_ssize_t
     at_syscall = PyObject_IsTrue(args[4]);
     if (PyErr_Occurred() || !w || !uc || at_syscall < 0)
         return NULL;
-    if (e->busy || !e->count || !e->emit)
-        Py_RETURN_NONE;
-    s = map_find(&e->current, tid);
-    c = s ? s->p : NULL;
-    if (!c || !c->n)
-        Py_RETURN_NONE;
-    {
-        int ids[3] = {w->entry_regs[0], w->entry_regs[1], w->rbp}; /* RSP, R14 (the g), RBP */
-        void *vals[3] = {&rsp, &g, &rbp};
-        w->reg_read_batch(uc, ids, vals, 3);
+    if (e->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the call path is busy");
+        return NULL;
     }
-    if (!g || w->mem_read(uc, g, bounds, sizeof bounds) != 0 || rsp < bounds[0] || rsp >= bounds[1])
-        Py_RETURN_NONE; /* not on a goroutine stack we can measure */
-    e->now = w->instructions;
+    n = w->record_count;
+    w->record_count = 0; /* the guest does not run while we feed: the buffer stays as it is */
     e->busy = 1;
     Py_INCREF(e);
-    while (!status && c->n) {
-        const struct frame *top = &c->frames[c->n - 1];
-        uint64_t word = 0;
-        int returned;
-
-        if (top->stack != g)
-            break;
-        returned = top->offset > (int64_t)(bounds[1] - rsp);
-        if (!returned && top->ret)
-            returned = w->mem_read(uc, bounds[1] - (uint64_t)top->offset, &word, 8) != 0 || word != top->ret;
-        if (!returned && at_syscall && bounds[1] - (uint64_t)top->offset != rsp)
-            returned = on_frame_chain(w, uc, rbp, rsp, bounds[1], bounds[1] - (uint64_t)top->offset) == 0;
-        if (!returned)
-            break;
-        status = pop_frame(e, c, tid);
+    for (i = 0; !status && i < n; i++) {
+        const struct entry_record *r = &w->records[i];
+        if (e->count && e->emit) /* no callbacks once the cycle collector cleared them */
+            status = on_entry(e, r, tid);
+        if (!status && e->watchers && e->record_type && PyDict_GET_SIZE(e->watchers))
+            status = run_watchers(e, r, args[3]);
     }
+    if (!status && e->count && e->emit)
+        status = settle(e, w, uc, tid, at_syscall);
     e->busy = 0;
     Py_DECREF(e);
     if (status)
@@ -1428,12 +1415,32 @@ static PyObject *settle_frames(PyObject *self, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
+/* callgrind_collect(on) -> bool: under valgrind's callgrind started with --instr-atstart=no, count
+ * host instructions only between on and off. The bench measures the emulation window this way:
+ * instruction counts are the same on every run, where wall time on a shared machine is not.
+ * False when built without valgrind's header (then the calls do nothing). */
+static PyObject *callgrind_collect(PyObject *self, PyObject *on)
+{
+    (void)self;
+#ifdef HAVE_CALLGRIND
+    if (PyObject_IsTrue(on))
+        CALLGRIND_START_INSTRUMENTATION;
+    else
+        CALLGRIND_STOP_INSTRUMENTATION;
+    Py_RETURN_TRUE;
+#else
+    (void)on;
+    Py_RETURN_FALSE;
+#endif
+}
+
 static PyMethodDef methods[] = {
     {"feed_entries", (PyCFunction)(void (*)(void))feed_entries, METH_FASTCALL,
-     "Hand the function-entry records since the last feed to a CallEngine, emptying the buffer."},
-    {"settle_frames", (PyCFunction)(void (*)(void))settle_frames, METH_FASTCALL,
-     "Close the frames of a stopped thread's goroutine that have returned (see the C comment)."},
+     "Hand the function-entry records since the last feed to a CallEngine, emptying the buffer, "
+     "then let it close the stopped thread's frames that returned."},
     {"release_entries", release_entries, METH_O, "Free the function-entry record buffer."},
+    {"callgrind_collect", callgrind_collect, METH_O,
+     "Under callgrind (--instr-atstart=no): count host instructions from on to off."},
     {"read_memory", (PyCFunction)(void (*)(void))read_memory, METH_FASTCALL,
      "Guest memory through uc_mem_read, as bytes (None where unmapped)."},
     {"block_hook_address", block_hook_address, METH_NOARGS,

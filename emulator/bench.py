@@ -36,6 +36,10 @@ QEMU = "qemu-x86_64"
 # Fixtures whose correct behaviour is a non-zero exit (panic exits 2 by design).
 EXPECTED_EXIT = {"panic": 2, "nilderef": 2}
 
+# Short enough to run again under valgrind (a minute or so each) for the instruction counts.
+COUNTED_FIXTURES = ("hello", "goroutines")
+_COLLECTED = re.compile(r"^==\d+== Collected : (\d+)\s*$", re.M)
+
 # Our CLI prints this to stderr with --stats; it excludes Python start-up and loading.
 _EMU_LINE = re.compile(r"^emulation:\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*s\s*$", re.M)
 _REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +70,8 @@ class Result:
     vs_qemu: float | None = None
     vs_native: float | None = None
     vs_plain: float | None = None  # median over rounds of observed / plain emulation time
+    instructions: int | None = None  # host instructions in the emulation window (callgrind)
+    vs_plain_instructions: float | None = None
     note: str = ""
 
 
@@ -255,6 +261,67 @@ def _run_once(res: Result, binary: Path, i: int, stats: bool, timeout: float, re
     return stats
 
 
+def window_instructions(binary: Path, runner: str, fixture: str, timeout: float) -> int | None:
+    """Host instructions executed inside ``Machine.run`` (the emulation window), counted by
+    valgrind's callgrind: the same on every run (within 0.1%), where the wall time of a 0.1 s run
+    on a shared machine moves by 20%. None without valgrind or a build with its header."""
+    if shutil.which("valgrind") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={tmp}/callgrind.out",
+            sys.executable,
+            "-m",
+            "emulator.bench",
+            "--count-window",
+            *_runner_cmd(runner, binary, False, fixture)[3:],  # what follows "python -m emulator"
+        ]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=_ours_env(), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+    counts = _COLLECTED.findall(proc.stderr)
+    ok = proc.returncode == EXPECTED_EXIT.get(fixture, 0) and counts and int(counts[-1]) > 0
+    return int(counts[-1]) if ok else None
+
+
+def count_windows(results: list[Result], binaries: dict[str, Path], timeout: float) -> None:
+    """Fill ``instructions`` on the ours/observed rows of COUNTED_FIXTURES (two at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = [
+        r
+        for r in results
+        if r.fixture in COUNTED_FIXTURES and r.runner in ("ours", "observed") and r.status == "ok"
+    ]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        counts = pool.map(
+            lambda r: window_instructions(binaries[r.fixture], r.runner, r.fixture, timeout), rows
+        )
+        for row, count in zip(rows, counts, strict=True):
+            row.instructions = count
+
+
+def _count_window(cli_args: Sequence[str]) -> int:
+    """``--count-window ARGS``: the CLI with ARGS, callgrind counting only inside Machine.run."""
+    from emulator import _native, cli, machine
+
+    run = machine.Machine.run
+
+    def counted(self: machine.Machine) -> object:
+        _native.callgrind_collect(True)
+        try:
+            return run(self)
+        finally:
+            _native.callgrind_collect(False)
+
+    machine.Machine.run = counted  # type: ignore[method-assign]
+    return cli.main(list(cli_args))
+
+
 def add_ratios(results: list[Result]) -> None:
     """Fill ours/qemu and ours/native wall-time ratios on the 'ours' rows, and observed/plain: the
     median of each round's ratio (runs taken side by side share the machine's load of the moment)."""
@@ -268,6 +335,8 @@ def add_ratios(results: list[Result]) -> None:
                 if o.emulation and p.emulation
             ]
             r.vs_plain = statistics.median(o / p for o, p in pairs) if pairs else None
+            if r.instructions and plain.instructions:
+                r.vs_plain_instructions = r.instructions / plain.instructions
         if r.runner != "ours" or r.wall is None:
             continue
         for other, attr in (("qemu", "vs_qemu"), ("native", "vs_native")):
@@ -297,6 +366,8 @@ def format_table(results: list[Result]) -> str:
         "ours/qemu",
         "ours/native",
         "observed/plain",
+        "instr_M",
+        "obs/plain_instr",
         "status",
     )
     rows = [header]
@@ -312,6 +383,8 @@ def format_table(results: list[Result]) -> str:
                 _fmt_ratio(r.vs_qemu) if ours else "-",
                 _fmt_ratio(r.vs_native) if ours else "-",
                 f"{r.vs_plain:.2f}x" if r.vs_plain is not None else "-",
+                f"{r.instructions / 1e6:.1f}" if r.instructions else "-",
+                f"{r.vs_plain_instructions:.3f}x" if r.vs_plain_instructions is not None else "-",
                 r.status + (f": {r.note}" if r.note and r.status != "ok" else ""),
             )
         )
@@ -329,6 +402,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; exits 0 even when our emulator fails a fixture."""
     from emulator import toolchains  # deferred: keeps `--help` instant
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--count-window"]:
+        return _count_window(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m emulator.bench", description=__doc__)
     parser.add_argument("--runs", type=int, default=5, help="runs per fixture and runner (default 5)")
     parser.add_argument(
@@ -351,6 +427,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-reaper", action="store_true", help="wait4 the runner directly instead of via the C reaper"
     )
+    parser.add_argument(
+        "--no-count",
+        action="store_true",
+        help=f"skip the callgrind instruction counts of ours and observed ({', '.join(COUNTED_FIXTURES)})",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -372,14 +453,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "qemu" in runners and shutil.which(QEMU) is None:
         print(f"note: {QEMU} not found; qemu column is n/a (apt-get install qemu-user)", file=sys.stderr)
     results: list[Result] = []
+    binaries: dict[str, Path] = {}
     for fixture in fixtures:
-        binary = toolchains.build_fixture(fixture, args.go)
+        binary = binaries[fixture] = toolchains.build_fixture(fixture, args.go)
         print(
             f"bench: {fixture} under {', '.join(runners)} x{args.runs}, interleaved ...",
             file=sys.stderr,
             flush=True,
         )
         results.extend(bench_fixture(fixture, runners, binary, args.runs, args.timeout, reaper))
+    if not args.no_count and shutil.which("valgrind") is not None:
+        print("bench: host instructions of the emulation under callgrind ...", file=sys.stderr, flush=True)
+        count_windows(results, binaries, args.timeout)
     add_ratios(results)
 
     if args.json:
@@ -396,7 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(args.json).write_text(text + "\n")
     print(
         f"go {args.go}, {args.runs} runs each, interleaved, medians (observed/plain: of the paired runs' "
-        f"ratios); guest stdout discarded; maxrss via {rss_method}"
+        f"ratios); guest stdout discarded; maxrss via {rss_method}; instr_M: host instructions of the "
+        "emulation under callgrind (deterministic)"
     )
     print(format_table(results))
     return 0

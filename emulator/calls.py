@@ -17,7 +17,7 @@ frames). Go switches stacks in ``systemstack``/``mcall``/``morestack`` (work
 nests on the goroutine that asked for it) and in ``gogo`` (another goroutine
 resumes: its own chain of frames comes back, on whichever thread runs it).
 Each time the guest stops, the running goroutine's stack is checked too
-(``Cpu.settle_frames``): a frame has returned when RSP is above its entry, when
+(``Cpu.feed_entries``): a frame has returned when RSP is above its entry, when
 its return-address slot holds something else now, or, at a syscall (where RBP
 is a frame pointer: Go keeps them on amd64), when the frame-pointer chain
 passes its slot without reaching it. So a syscall shows under the function
@@ -192,7 +192,7 @@ class EntryRecorder:
         self._watchers: dict[int, list[Callable[[EntryRecord, int], None]]] = {}
         self._path: CallPath | None = None
         self._engine = _native.CallEngine()
-        add_pause_hook(lambda thread, at_syscall: self.drain(thread.tid, at_syscall))
+        add_pause_hook(self._on_pause)
 
     def watch(self, address: int, handler: Callable[[EntryRecord, int], None]) -> None:
         """Call ``handler(record, tid)`` for each recorded entry at ``address`` (in order)."""
@@ -213,12 +213,13 @@ class EntryRecorder:
         self._cpu.record_entries(ranges)
         self._engine.watch(EntryRecord, self._watchers)
 
-    def drain(self, tid: int, at_syscall: bool = False) -> None:
+    def _on_pause(self, thread, at_syscall: bool) -> None:
+        self._cpu.feed_entries(self._engine, thread.tid, at_syscall)
+
+    def drain(self, tid: int) -> None:
         """Everything recorded since the last pause (all of it on thread ``tid``), then the returns
-        the stopped thread's stack shows (``at_syscall``: it stopped at a syscall instruction)."""
-        self._cpu.feed_entries(self._engine, tid)
-        if self._path is not None:
-            self._cpu.settle_frames(self._engine, tid, at_syscall)
+        the stopped thread's stack shows."""
+        self._cpu.feed_entries(self._engine, tid, False)
 
 
 # Kind bits of a function in the native engine's table.

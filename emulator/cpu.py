@@ -338,14 +338,11 @@ class Cpu:
         self.work.entry_ends = ctypes.addressof(self._entry_ends)
         self.work.entry_count = len(ordered)
 
-    def feed_entries(self, engine: _native.CallEngine, tid: int) -> None:
-        """Hand the entries recorded since the last feed, oldest first, to ``engine`` (emulator/calls.py)."""
-        if self.work.record_count:
-            _native.feed_entries(ctypes.addressof(self.work), engine, tid)
-
-    def settle_frames(self, engine: _native.CallEngine, tid: int, at_syscall: bool) -> None:
-        """Let ``engine`` close the frames of thread ``tid``'s goroutine that returned before this stop."""
-        _native.settle_frames(ctypes.addressof(self.work), engine, self.uc._uch.value, tid, at_syscall)
+    def feed_entries(self, engine: _native.CallEngine, tid: int, at_syscall: bool) -> None:
+        """Hand the entries recorded since the last feed, oldest first, to ``engine``
+        (emulator/calls.py), then let it close the frames of thread ``tid`` that returned before
+        this stop (``at_syscall``: stopped at a syscall instruction)."""
+        _native.feed_entries(ctypes.addressof(self.work), engine, self.uc._uch.value, tid, at_syscall)
 
     def __del__(self) -> None:
         work = getattr(self, "work", None)

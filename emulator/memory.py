@@ -104,6 +104,7 @@ class VmaMap:
     def __init__(self) -> None:
         self._vmas: list[Vma] = []
         self._starts: list[int] = []
+        self._last: Vma | None = None  # what find() found last: reads come in runs on one VMA
 
     def __iter__(self):
         return iter(list(self._vmas))
@@ -112,9 +113,13 @@ class VmaMap:
         return len(self._vmas)
 
     def find(self, addr: int) -> Vma | None:
+        last = self._last
+        if last is not None and last.start <= addr < last.end:
+            return last
         i = bisect.bisect_right(self._starts, addr) - 1
         if i >= 0 and addr < self._vmas[i].end:
-            return self._vmas[i]
+            self._last = self._vmas[i]
+            return self._last
         return None
 
     def overlapping(self, start: int, end: int) -> list[Vma]:
@@ -178,16 +183,19 @@ class VmaMap:
         return ceiling - length if ceiling - length >= bottom else None
 
     def _add(self, vma: Vma) -> None:
+        self._last = None
         i = bisect.bisect_left(self._starts, vma.start)
         self._vmas.insert(i, vma)
         self._starts.insert(i, vma.start)
 
     def _remove(self, vma: Vma) -> None:
+        self._last = None
         i = bisect.bisect_left(self._starts, vma.start)
         del self._vmas[i]
         del self._starts[i]
 
     def _merge_around(self, start: int, end: int) -> None:
+        self._last = None
         i = max(bisect.bisect_right(self._starts, start) - 2, 0)
         while i + 1 < len(self._vmas):
             a, b = self._vmas[i], self._vmas[i + 1]

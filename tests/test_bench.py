@@ -40,3 +40,33 @@ def test_a_failing_runner_stops_but_the_others_go_on(monkeypatch) -> None:
     plain, observed = bench.bench_fixture("hello", ["ours", "observed"], Path("/bin/true"), 3, 10.0)
     assert (len(plain.runs), plain.status) == (3, "ok")
     assert (len(observed.runs), observed.status, observed.note) == (1, "failed (exit 1)", "boom")
+
+
+def test_the_counted_window_runs_the_cli_unchanged(capfd) -> None:
+    """Outside valgrind the counting hooks do nothing: the run is the CLI's own."""
+    from conftest import built
+
+    assert bench.main(["--count-window", "run", str(built("hello"))]) == 0
+    assert capfd.readouterr().out == "Hello, World!\n"
+
+
+def test_instruction_counts_of_the_emulation_window_are_repeatable() -> None:
+    """Under callgrind the emulation's host instructions are the same run after run, so the
+    instruction column means something on a machine whose wall times move by 20%."""
+    import shutil
+
+    import pytest
+    from conftest import built
+
+    from emulator import _native
+
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind not installed")
+    if not _native.callgrind_collect(False):  # outside valgrind: does nothing but answer
+        pytest.skip("the extension was built without valgrind's header (valgrind installed later?)")
+    hello = built("hello")
+    rows = [bench.Result("hello", "ours", "ok") for _ in range(2)]
+    bench.count_windows(rows, {"hello": hello}, timeout=600)
+    first, again = (r.instructions for r in rows)
+    assert first and again and first > 100_000_000  # hello: about 400 M
+    assert abs(first - again) / first < 0.005
