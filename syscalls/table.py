@@ -836,6 +836,19 @@ def decode_args(
     args = call.args
     count = len(args)
     result: list[object] = []
+    if not out:  # the entry pass of every recorded syscall that reads memory: kept lean
+        append = result.append
+        for reg, kind, is_out, register_only in plan:
+            value = args[reg] if reg < count else 0
+            if is_out is None:
+                is_out = kind.is_out(call)
+            if is_out:
+                append(Mark.PENDING)
+            elif register_only:
+                append(kind.fetch(value & _M64, call, mem))
+            else:
+                append(kind.decode(value, call, mem))
+        return result
     for i, (reg, kind, is_out, register_only) in enumerate(plan):
         value = args[reg] if reg < count else 0
         if is_out is None:
@@ -854,23 +867,27 @@ def decode_args(
 def decode_call(sc: Syscall, entry: Call, done: Call, mem: GuestMemory) -> tuple[list[object], object]:
     """Both passes of ``decode_args`` at once, then ``decode_ret``: for a finished call whose
     in-arguments come from registers alone (``Syscall.memory_in_regs`` all NULL), so decoding them
-    now gives what the entry pass would have. ``entry`` is the call as entered, ``done`` with rax."""
+    now gives what the entry pass would have. ``entry`` is the call as entered (all six registers),
+    ``done`` with rax. Every recorded syscall goes through here or decode_args: kept lean."""
     args = entry.args
-    count = len(args)
     result: list[object] = []
+    append = result.append
     for reg, kind, is_out, register_only in sc.plan:
-        value = args[reg] if reg < count else 0
-        at = entry
         if is_out is None:
             is_out = kind.is_out(done)
-            if not is_out and kind.is_out(entry):
-                at = done  # pending at entry, then not an out-argument: the exit pass decoded it
+            if not is_out and kind.is_out(entry):  # pending at entry, then not out: the exit pass decoded it
+                append(
+                    kind.fetch(args[reg] & _M64, done, mem)
+                    if register_only
+                    else kind.decode(args[reg], done, mem)
+                )
+                continue
         if is_out:
-            result.append(kind.decode(value, done, mem))
+            append(kind.decode(args[reg], done, mem))
         elif register_only:
-            result.append(kind.fetch(value & _M64, at, mem))
+            append(kind.fetch(args[reg] & _M64, entry, mem))
         else:
-            result.append(kind.decode(value, at, mem))
+            append(kind.decode(args[reg], entry, mem))
     return result, decode_ret(sc, done, mem)
 
 
