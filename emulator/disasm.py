@@ -63,8 +63,17 @@ class Binary:
         syms = [s for s in self.data_symbols if not s.is_function]
         return [s.addr for s in syms], syms
 
+    @functools.cached_property
+    def _data_by_name(self) -> dict[str, ElfSymbol]:
+        by_name: dict[str, ElfSymbol] = {}
+        for s in self.data_symbols:
+            if not s.is_function:
+                by_name.setdefault(s.name, s)  # the first, as a scan would find
+        return by_name
+
     def data_symbol(self, name: str) -> ElfSymbol | None:
-        return next((s for s in self.data_symbols if s.name == name and not s.is_function), None)
+        """The data (non-function) symbol called ``name``; explain asks once per goroutine."""
+        return self._data_by_name.get(name)
 
     def section_at(self, addr: int) -> tuple[str, int] | None:
         """(section name, offset) of an allocated section containing ``addr``."""
@@ -147,10 +156,9 @@ class Binary:
 
     def find_function(self, name: str) -> tuple[str, int, int]:
         """(name, start, end) of the function called ``name`` (ABI suffix optional)."""
-        addr = self.functions.address_of(name)
-        if addr is None:
+        sym = self.functions.sized(name)
+        if sym is None:
             raise UnknownFunction(name, self.close_matches(name))
-        sym = next(s for s in self.functions if s.addr == addr and s.size)
         return sym.name, sym.addr, sym.addr + sym.size
 
     def close_matches(self, name: str) -> list[str]:

@@ -182,12 +182,10 @@ class _MainProbes:
         self.at_main: _AtMain | None = None
 
     def install(self) -> None:
-        funcs = self.binary.functions
-        main = funcs.address_of("main.main")
-        sym = next((s for s in funcs if s.addr == main and s.size), None) if main is not None else None
+        sym = self.binary.functions.sized("main.main")
         if sym is None:
             return
-        self.machine.add_probe(main, self._main_entered)
+        self.machine.add_probe(sym.addr, self._main_entered)
         listing = disassemble_range(self.binary, sym.name, sym.addr, sym.addr + sym.size)
         for insn in listing.instructions:
             if insn.mnemonic == "ret":
@@ -256,8 +254,7 @@ def allgs_address(binary: Binary) -> int | None:
     sym = binary.data_symbol("runtime.allgs")
     if sym is not None:
         return sym.addr
-    addr = binary.functions.address_of("runtime.allgadd")
-    sym = next((s for s in binary.functions if s.addr == addr and s.size), None) if addr else None
+    sym = binary.functions.sized("runtime.allgadd")
     if sym is None:
         return None
     listing = disassemble_range(binary, sym.name, sym.addr, sym.addr + sym.size)

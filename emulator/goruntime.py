@@ -223,11 +223,11 @@ class GoRuntime:
 
     def _return_sites(self, caller: str, callee: str) -> list[int]:
         """Addresses right after each ``call callee`` (E8 rel32) in ``caller``."""
-        start, target = self._symbols.address_of(caller), self._symbols.address_of(callee)
-        if start is None or target is None:
+        sym, target = self._symbols.sized(caller), self._symbols.address_of(callee)
+        if sym is None or target is None:
             return []
-        size = next((s.size for s in self._symbols if s.addr == start and s.size), 0)
-        code = self._bytes(start, size) or b""
+        start = sym.addr
+        code = self._bytes(start, sym.size) or b""
         sites = []
         for i in range(len(code) - 4):
             if code[i] == 0xE8 and start + i + 5 + struct.unpack_from("<i", code, i + 1)[0] == target:

@@ -112,6 +112,13 @@ class SymbolTable:
             return self._by_name[name]
         return self._by_display_name.get(_loose_key(name))
 
+    def sized(self, name: str) -> Symbol | None:
+        """The symbol with a size at ``address_of(name)``: where the function's code starts and ends."""
+        addr = self.address_of(name)
+        if addr is None:
+            return None
+        return next((s for s in self if s.addr == addr and s.size), None)
+
     @staticmethod
     def display_name(name: str) -> str:
         """``name`` without Go's ABI suffix (``runtime.rt0_go.abi0`` -> ``runtime.rt0_go``)."""

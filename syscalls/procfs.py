@@ -193,6 +193,15 @@ def synthetic_tree(k: Kernel) -> dict[str, Entry]:
     return tree
 
 
+def synthetic_entry(k: Kernel, path: str) -> Entry | None:
+    """The generated entry at ``path``, building the process's own part only for a path in it."""
+    c = k.config
+    base = f"/proc/{c.pid}"
+    if path == base or path.startswith(base + "/"):
+        return _process_tree(k, base).get(path)
+    return _fixed_tree(c.pid, c.cpus, c.hostname).get(path)
+
+
 @functools.lru_cache(maxsize=8)
 def _fixed_tree(pid: int, cpus: int, hostname: str) -> dict[str, Entry]:
     tree: dict[str, Entry] = {

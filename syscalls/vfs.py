@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from syscalls import errno
 from syscalls.errno import SyscallError
-from syscalls.procfs import Entry, SynDevice, SynDir, SynFile, SynLink, synthetic_tree
+from syscalls.procfs import Entry, SynDevice, SynDir, SynFile, SynLink, synthetic_entry, synthetic_tree
 
 if TYPE_CHECKING:
     from syscalls.kernel import Kernel
@@ -332,7 +332,7 @@ class Vfs:
             else:
                 return Node(path, mount, _kind(hs.st_mode), host=host, hostst=hs)
         elif mount.kind == "generated":
-            entry = synthetic_tree(self.k).get(path)
+            entry = synthetic_entry(self.k, path)
             if entry is not None:
                 return Node(path, mount, self._entry_kind(entry), entry=entry)
         if path == "/" or path == mount.guest or any(m.guest.startswith(path + "/") for m in self.mounts):
