@@ -455,10 +455,16 @@ class Machine:
 
     def _wake_due_threads(self) -> None:
         for t in self.scheduler.due(self.clock.monotonic()):
-            self.futexes.cancel(t)
-            if isinstance(t.wait, ObjectWait):
-                self._object_waiters[t.wait.key].remove(t)
+            self._stop_waiting(t)
             self._finish_blocked(t, t.timeout_result)
+
+    def _stop_waiting(self, thread: Thread) -> None:
+        """Take a blocked thread off the futex queue or object waiters it sits on."""
+        self.futexes.cancel(thread)
+        if isinstance(thread.wait, ObjectWait):
+            waiters = self._object_waiters.get(thread.wait.key, [])
+            if thread in waiters:
+                waiters.remove(thread)
 
     def _switch(self, old: Thread, new: Thread) -> None:
         uc = self.cpu.uc
@@ -627,10 +633,13 @@ class Machine:
             if t.restart_nr is None:
                 self._finish_blocked(t, 0)
                 continue
-            # Re-execute the syscall: back over the instruction, number in RAX.
-            self._pending.pop(t.tid, None)
-            t.rip -= SYSCALL_INSN_LEN
-            self.scheduler.wake(t, t.restart_nr)
+            self._restart(t, t.restart_nr)
+
+    def _restart(self, thread: Thread, nr: int) -> None:
+        """Run the blocked syscall again: back over the instruction, its number in RAX."""
+        self._pending.pop(thread.tid, None)
+        thread.rip -= SYSCALL_INSN_LEN
+        self.scheduler.wake(thread, nr)
 
     def task(self, tid: int) -> Thread | None:
         return self.scheduler.threads.get(tid)
@@ -642,17 +651,10 @@ class Machine:
         thread = self.scheduler.threads.get(tid)
         if thread is None or thread.state is not ThreadState.BLOCKED:
             return
-        self.futexes.cancel(thread)
-        if isinstance(thread.wait, ObjectWait):
-            waiters = self._object_waiters.get(thread.wait.key, [])
-            if thread in waiters:
-                waiters.remove(thread)
+        self._stop_waiting(thread)
         pending = self._pending.get(thread.tid)
         if thread.sa_restart and self.kernel.signals.action(sig)[1] & SA_RESTART and pending is not None:
-            # ERESTARTSYS: the handler's frame holds RIP on the syscall and RAX its number
-            self._pending.pop(thread.tid)
-            thread.rip -= SYSCALL_INSN_LEN
-            self.scheduler.wake(thread, pending[0])
+            self._restart(thread, pending[0])  # ERESTARTSYS: the handler's frame holds RIP on the syscall
         else:
             self._finish_blocked(thread, -EINTR)
 
