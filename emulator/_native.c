@@ -96,6 +96,7 @@ struct entry_record {
     uint64_t return_address;/* the word at RSP (the caller's pc after a call) */
     uint64_t stack_lo, stack_hi; /* g.stack of the g in R14, if R14 points at readable memory */
     uint64_t regs[ENTRY_REGS];
+    uint64_t at_rax[2];     /* the two words RAX points at (a *g argument's stack bounds), else 0 */
 };
 
 static uint32_t count_instructions(struct work_counter *w, void *uc, uint64_t address, uint32_t size)
@@ -181,6 +182,8 @@ static void record_entry(struct work_counter *w, void *uc, uint64_t address)
         r->stack_lo = g_stack[0];
         r->stack_hi = g_stack[1];
     }
+    if (!r->regs[2] || w->mem_read(uc, r->regs[2], r->at_rax, sizeof r->at_rax) != 0)
+        r->at_rax[0] = r->at_rax[1] = 0;
 }
 
 static void on_block(void *uc, uint64_t address, uint32_t size, void *user_data)
@@ -990,13 +993,14 @@ static int on_entry(Engine *e, const struct entry_record *r, uint64_t tid)
     return 0;
 }
 
-_Static_assert(sizeof(struct entry_record) == 12 * sizeof(uint64_t), "EntryRecord has 12 fields");
+#define RECORD_FIELDS 14
+_Static_assert(sizeof(struct entry_record) == RECORD_FIELDS * sizeof(uint64_t), "EntryRecord's fields");
 
 /* The watchers of r's pc, called with an EntryRecord and the tid. */
 static int run_watchers(Engine *e, const struct entry_record *r, PyObject *tid)
 {
     PyObject *pc = PyLong_FromUnsignedLongLong(r->pc), *handlers, *fields, *packed, *record;
-    uint64_t values[12];
+    uint64_t values[RECORD_FIELDS];
     Py_ssize_t i;
     int status = -1;
 
@@ -1012,8 +1016,8 @@ static int run_watchers(Engine *e, const struct entry_record *r, PyObject *tid)
     }
     Py_INCREF(handlers);
     memcpy(values, r, sizeof values);
-    fields = PyTuple_New(12);
-    for (i = 0; fields && i < 12; i++) {
+    fields = PyTuple_New(RECORD_FIELDS);
+    for (i = 0; fields && i < RECORD_FIELDS; i++) {
         PyObject *v = PyLong_FromUnsignedLongLong(values[i]);
         if (!v) {
             Py_CLEAR(fields);

@@ -186,6 +186,8 @@ class EntryRecord(NamedTuple):
     rbx: int
     rcx: int
     rdi: int
+    rax_word0: int  # the two words RAX points at (0 where it points nowhere): the stack bounds of
+    rax_word1: int  # a *g argument such as copystack's, read before the function runs
 
 
 @dataclass

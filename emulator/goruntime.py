@@ -6,9 +6,8 @@ current g in R14) and runtime structures at offsets that depend on the
 toolchain (``emulator.goabi``).
 Frequent functions (``mallocgc``) are recorded by the native entry recorder
 (``Cpu.record_entries``), so they cost no Python call until the next pause;
-``copystack`` needs the old stack bounds at the moment of the call and uses a
-code hook (``Machine.add_probe``), which first drains the native records to
-keep order.
+``copystack``'s record carries the old stack bounds of its ``gp`` argument (the
+words RAX points at, read as it is entered).
 
 GoEvent kinds and their ``details`` (also documented in emulator/eventlog.py):
 
@@ -31,8 +30,6 @@ GoEvent kinds and their ``details`` (also documented in emulator/eventlog.py):
 from __future__ import annotations
 
 import struct
-
-from unicorn import x86_const as x86
 
 from emulator import goabi
 from emulator.calls import EntryRecorder
@@ -94,9 +91,7 @@ class GoRuntime:
         for site in self._return_sites("runtime.newproc.func1", "runtime.newproc1"):
             self._recorder.watch(site, self._on_goroutine)
         watch("runtime.doInit1", self._on_init)
-        copystack = self._symbols.address_of("runtime.copystack")
-        if copystack is not None:
-            self._machine.add_probe(copystack, self._on_copystack)
+        watch("runtime.copystack", self._on_copystack)
         self._machine.add_clone_hook(self._on_clone)
         self._machine.emit(
             GoEvent(self._machine.cpu.instructions, self._main_tid, "phase", None, {"phase": "bootstrap"})
@@ -207,17 +202,13 @@ class GoRuntime:
                 GoEvent(self._machine.cpu.instructions, parent, "thread", None, {"m": m_id, "tid": child})
             )
 
-    def _on_copystack(self, thread) -> None:
-        """Synchronously: the old bounds are gone once copystack has run."""
-        self._recorder.drain(thread.tid)
-        gp, new_size = self._machine.cpu.uc.reg_read_batch((x86.UC_X86_REG_RAX, x86.UC_X86_REG_RBX))
-        lo, hi = self._u64(gp + self._layout.g_stack_lo), self._u64(gp + self._layout.g_stack_hi)
-        if lo is None or hi is None:
+    def _on_copystack(self, record: EntryRecord, tid: int) -> None:
+        """copystack(gp *g, newsize uintptr): gp.stack (its first field) as the call found it."""
+        lo, hi = record.rax_word0, record.rax_word1
+        if not 0 < lo < hi:
             return
-        details = {"old_size": hi - lo, "new_size": new_size}
-        self._machine.emit(
-            GoEvent(self._machine.cpu.instructions, thread.tid, "stack-growth", self.goid_of(gp), details)
-        )
+        details = {"old_size": hi - lo, "new_size": record.rbx}
+        self._emit(record, tid, "stack-growth", details, goid=self.goid_of(record.rax))
 
     # -- reading the guest -----------------------------------------------------------
 
