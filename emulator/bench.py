@@ -263,8 +263,9 @@ def _run_once(res: Result, binary: Path, i: int, stats: bool, timeout: float, re
 
 def window_instructions(binary: Path, runner: str, fixture: str, timeout: float) -> int | None:
     """Host instructions executed inside ``Machine.run`` (the emulation window), counted by
-    valgrind's callgrind: the same on every run (within 0.1%), where the wall time of a 0.1 s run
-    on a shared machine moves by 20%. None without valgrind or a build with its header."""
+    valgrind's callgrind: the same on every run (to a few thousand of ~400 million, with a fixed hash
+    seed), where the wall time of a 0.1 s run on a shared machine moves by 20%. None without
+    valgrind or a build with its header."""
     if shutil.which("valgrind") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
@@ -279,8 +280,9 @@ def window_instructions(binary: Path, runner: str, fixture: str, timeout: float)
             "--count-window",
             *_runner_cmd(runner, binary, False, fixture)[3:],  # what follows "python -m emulator"
         ]
+        env = {**_ours_env(), "PYTHONHASHSEED": "0"}  # the same dict and set layouts every run
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=_ours_env(), timeout=timeout)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
     counts = _COLLECTED.findall(proc.stderr)
@@ -406,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["--count-window"]:
         return _count_window(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m emulator.bench", description=__doc__)
-    parser.add_argument("--runs", type=int, default=5, help="runs per fixture and runner (default 5)")
+    parser.add_argument("--runs", type=int, default=11, help="runs per fixture and runner (default 11)")
     parser.add_argument(
         "--fixtures",
         default=",".join(DEFAULT_FIXTURES),
