@@ -41,9 +41,8 @@
 
 typedef int (*stop_fn)(void *uc);
 typedef int (*mem_read_fn)(void *uc, uint64_t address, void *bytes, uint64_t size);
-typedef size_t (*cs_disasm_fn)(size_t handle, const uint8_t *code, size_t size, uint64_t address,
-                               size_t count, void **insn);
-typedef void (*cs_free_fn)(void *insn, size_t count);
+typedef int (*cs_disasm_iter_fn)(size_t handle, const uint8_t **code, size_t *size, uint64_t *address,
+                                 void *insn);
 typedef int (*reg_write_fn)(void *uc, int regid, const void *value);
 typedef int (*reg_read_batch_fn)(void *uc, const int *regs, void **vals, int count);
 
@@ -67,8 +66,8 @@ struct work_counter {
     uint64_t expired;      /* set when this hook stopped the CPU */
     stop_fn stop;          /* uc_emu_stop */
     mem_read_fn mem_read;  /* uc_mem_read */
-    cs_disasm_fn disasm;   /* capstone's cs_disasm */
-    cs_free_fn disasm_free;/* capstone's cs_free */
+    cs_disasm_iter_fn disasm_iter; /* capstone's cs_disasm_iter */
+    void *insn;            /* its one cs_insn (cs_malloc): no allocation per decoded block */
     size_t capstone;       /* a capstone handle for x86-64, details off */
     uint64_t decoded;      /* blocks decoded (cache misses) */
     reg_write_fn reg_write;/* uc_reg_write, for RDTSC's result */
@@ -102,18 +101,21 @@ struct entry_record {
 static uint32_t count_instructions(struct work_counter *w, void *uc, uint64_t address, uint32_t size)
 {
     static uint8_t code[MAX_BLOCK_BYTES];
-    void *insn = NULL;
-    size_t n;
+    const uint8_t *next = code;
+    size_t left;
+    uint64_t at = address;
+    uint32_t n = 0;
 
     if (size > MAX_BLOCK_BYTES)
         size = MAX_BLOCK_BYTES;
     if (w->mem_read(uc, address, code, size) != 0)
         return 1;
-    n = w->disasm(w->capstone, code, size, address, 0, &insn);
-    if (n)
-        w->disasm_free(insn, n);
+    /* cs_disasm_iter into one preallocated cs_insn: cs_disasm would allocate and clear an array
+     * for every block, which was a quarter of a plain hello's host instructions. */
+    for (left = size; left && w->disasm_iter(w->capstone, &next, &left, &at, w->insn); n++)
+        ;
     w->decoded++;
-    return n ? (uint32_t)n : 1;
+    return n ? n : 1;
 }
 
 static int64_t find_entry(const struct work_counter *w, uint64_t address)

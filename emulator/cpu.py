@@ -109,12 +109,17 @@ CS_ARCH_X86, CS_MODE_64 = 3, 8  # capstone 5's cs_arch and cs_mode values
 
 
 def _libcapstone() -> ctypes.CDLL:
-    """capstone's C library, loaded directly: the block hook only needs cs_disasm, and importing
+    """capstone's C library, loaded directly: the block hook only needs cs_disasm_iter, and importing
     the Python module costs a third of our start-up."""
     spec = importlib.util.find_spec("capstone")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("capstone is not installed")
     return ctypes.CDLL(f"{spec.submodule_search_locations[0]}/lib/libcapstone.so")
+
+
+def _close_capstone(lib: ctypes.CDLL, handle: ctypes.c_size_t, insn: int) -> None:
+    lib.cs_free(ctypes.c_void_p(insn), ctypes.c_size_t(1))
+    lib.cs_close(ctypes.byref(handle))
 
 
 def _address(function: ctypes._CFuncPtr) -> int:
@@ -135,8 +140,8 @@ class WorkCounter(ctypes.Structure):
         ("expired", ctypes.c_uint64),
         ("stop", ctypes.c_void_p),
         ("mem_read", ctypes.c_void_p),
-        ("disasm", ctypes.c_void_p),
-        ("disasm_free", ctypes.c_void_p),
+        ("disasm_iter", ctypes.c_void_p),
+        ("insn", ctypes.c_void_p),
         ("capstone", ctypes.c_size_t),
         ("decoded", ctypes.c_uint64),
         ("reg_write", ctypes.c_void_p),
@@ -220,8 +225,13 @@ class Cpu:
         self._capstone = ctypes.c_size_t()
         if libcapstone.cs_open(CS_ARCH_X86, CS_MODE_64, ctypes.byref(self._capstone)) != 0:
             raise RuntimeError("capstone cannot decode x86-64")
+        libcapstone.cs_malloc.restype = ctypes.c_void_p
+        libcapstone.cs_malloc.argtypes = [ctypes.c_size_t]
+        insn = libcapstone.cs_malloc(self._capstone.value)
+        if not insn:
+            raise RuntimeError("capstone cannot allocate an instruction")
         # cs_close when the Cpu goes, or at close(): each open handle holds about 100 KiB natively.
-        self._release_capstone = weakref.finalize(self, libcapstone.cs_close, ctypes.byref(self._capstone))
+        self._release_capstone = weakref.finalize(self, _close_capstone, libcapstone, self._capstone, insn)
         self.work = WorkCounter()
         self.work.stop = _address(uclib.uc_emu_stop)
         self.work.mem_read = _address(uclib.uc_mem_read)
@@ -229,8 +239,8 @@ class Cpu:
         self.read_memory: Callable[[int, int], bytes | None] = functools.partial(
             _native.read_memory, ctypes.addressof(self.work), self.uc._uch.value
         )
-        self.work.disasm = _address(libcapstone.cs_disasm)
-        self.work.disasm_free = _address(libcapstone.cs_free)
+        self.work.disasm_iter = _address(libcapstone.cs_disasm_iter)
+        self.work.insn = insn
         self.work.capstone = self._capstone.value
         self.work.deadline = 2**64 - 1
         self._syscall_ids = (ctypes.c_int * len(SYSCALL_REGS))(*SYSCALL_REGS)
