@@ -214,12 +214,9 @@ class EntryRecorder:
         self._engine.watch(EntryRecord, self._watchers)
 
     def _on_pause(self, thread, at_syscall: bool) -> None:
-        self._cpu.feed_entries(self._engine, thread.tid, at_syscall)
-
-    def drain(self, tid: int) -> None:
-        """Everything recorded since the last pause (all of it on thread ``tid``), then the returns
+        """Everything recorded since the last pause (all of it on this thread), then the returns
         the stopped thread's stack shows."""
-        self._cpu.feed_entries(self._engine, tid, False)
+        self._cpu.feed_entries(self._engine, thread.tid, at_syscall)
 
 
 # Kind bits of a function in the native engine's table.

@@ -140,14 +140,10 @@ class GoRuntime:
 
     def _on_malloc(self, record: EntryRecord, tid: int) -> None:
         """mallocgc(size uintptr, typ *_type, needzero bool): RAX, RBX; the caller from the return
-        address (newobject, makeslice, growslice... name what is being allocated). The hottest
-        probe: names and goids come from the caches without a call when they can."""
-        typ, ret, g = record.rbx, record.return_address, record.g
-        name = (self._types.get(typ) or self._type_name(typ)) if typ else ""
-        caller = self._functions.get(ret) or self._function_at(ret)
-        goid = (self._goids.get(g) or self.goid_of(g)) if g else None
-        details = {"bytes": record.rax, "type": name, "caller": caller}
-        self._machine.emit(GoEvent(record.instructions, tid, "alloc", goid, details))
+        address (newobject, makeslice, growslice... name what is being allocated)."""
+        details = {"bytes": record.rax, "type": self._type_name(record.rbx) if record.rbx else ""}
+        details["caller"] = self._function_at(record.return_address)
+        self._emit(record, tid, "alloc", details)
 
     def _function_at(self, pc: int) -> str:
         name = self._functions.get(pc)

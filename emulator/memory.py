@@ -136,11 +136,9 @@ class VmaMap:
 
     def covered(self, start: int, end: int, prot: int = 0) -> bool:
         """True when [start, end) is mapped without holes and every VMA has ``prot``."""
-        i = bisect.bisect_right(self._starts, start) - 1
-        if i >= 0:
-            vma = self._vmas[i]
-            if end <= vma.end and start < vma.end:  # within one VMA: the usual case
-                return (vma.prot & prot) == prot
+        vma = self.find(start)
+        if vma is not None and end <= vma.end:  # within one VMA: the usual case
+            return (vma.prot & prot) == prot
         pos = start
         for vma in self.overlapping(start, end):
             if vma.start > pos or (vma.prot & prot) != prot:
@@ -315,9 +313,7 @@ class AddressSpace:
     def read(self, addr: int, size: int) -> bytes:
         if size <= 0:
             return b""
-        vma = self.vmas.find(addr)
-        whole = vma is not None and addr + size <= vma.end and vma.prot & PROT_READ  # the usual case
-        if not whole and not self.vmas.covered(addr, addr + size, PROT_READ):
+        if not self.vmas.covered(addr, addr + size, PROT_READ):
             raise BadAddress(addr)
         data = self._read(addr, size)
         if data is None:

@@ -836,19 +836,6 @@ def decode_args(
     args = call.args
     count = len(args)
     result: list[object] = []
-    if not out:  # the entry pass of every recorded syscall that reads memory: kept lean
-        append = result.append
-        for reg, kind, is_out, register_only in plan:
-            value = args[reg] if reg < count else 0
-            if is_out is None:
-                is_out = kind.is_out(call)
-            if is_out:
-                append(Mark.PENDING)
-            elif register_only:
-                append(kind.fetch(value & _M64, call, mem))
-            else:
-                append(kind.decode(value, call, mem))
-        return result
     for i, (reg, kind, is_out, register_only) in enumerate(plan):
         value = args[reg] if reg < count else 0
         if is_out is None:
@@ -868,7 +855,7 @@ def decode_call(sc: Syscall, entry: Call, done: Call, mem: GuestMemory) -> tuple
     """Both passes of ``decode_args`` at once, then ``decode_ret``: for a finished call whose
     in-arguments come from registers alone (``Syscall.memory_in_regs`` all NULL), so decoding them
     now gives what the entry pass would have. ``entry`` is the call as entered (all six registers),
-    ``done`` with rax. Every recorded syscall goes through here or decode_args: kept lean."""
+    ``done`` with rax."""
     args = entry.args
     result: list[object] = []
     append = result.append
