@@ -187,12 +187,12 @@ class EntryRecorder:
     answers next (a reused g), so the two interleave record by record.
     """
 
-    def __init__(self, cpu, add_pause_hook: Callable[[Callable], None]) -> None:
+    def __init__(self, cpu, add_pause_hook: Callable[[Callable[[int, bool], None]], None]) -> None:
         self._cpu = cpu
+        self._add_pause_hook = add_pause_hook
         self._watchers: dict[int, list[Callable[[EntryRecord, int], None]]] = {}
         self._path: CallPath | None = None
         self._engine = _native.CallEngine()
-        add_pause_hook(self._on_pause)
 
     def watch(self, address: int, handler: Callable[[EntryRecord, int], None]) -> None:
         """Call ``handler(record, tid)`` for each recorded entry at ``address`` (in order)."""
@@ -212,11 +212,9 @@ class EntryRecorder:
             ranges.update((a, index.by_entry[a].end) for a in self._path.index.tracked_entries())
         self._cpu.record_entries(ranges)
         self._engine.watch(EntryRecord, self._watchers)
-
-    def _on_pause(self, thread, at_syscall: bool) -> None:
-        """Everything recorded since the last pause (all of it on this thread), then the returns
-        the stopped thread's stack shows."""
-        self._cpu.feed_entries(self._engine, thread.tid, at_syscall)
+        # At each pause: everything recorded since the last one (all of it on the stopped thread),
+        # then the returns its stack shows.
+        self._add_pause_hook(self._cpu.entry_feeder(self._engine))
 
 
 # Kind bits of a function in the native engine's table.

@@ -341,7 +341,7 @@ class Cpu:
         functions only by call or jump, so an entry always starts a block); a
         loop back to the entry from inside, at the same RSP, is recorded once.
         Set before the first run: blocks are flagged when first decoded. Read
-        the records with feed_entries.
+        the records with entry_feeder.
         """
         ordered = sorted(ranges)
         self._entries = (ctypes.c_uint64 * len(ordered))(*ordered)
@@ -350,11 +350,13 @@ class Cpu:
         self.work.entry_ends = ctypes.addressof(self._entry_ends)
         self.work.entry_count = len(ordered)
 
-    def feed_entries(self, engine: _native.CallEngine, tid: int, at_syscall: bool) -> None:
-        """Hand the entries recorded since the last feed, oldest first, to ``engine``
-        (emulator/calls.py), then let it close the frames of thread ``tid`` that returned before
-        this stop (``at_syscall``: stopped at a syscall instruction)."""
-        _native.feed_entries(ctypes.addressof(self.work), engine, self.uc._uch.value, tid, at_syscall)
+    def entry_feeder(self, engine: _native.CallEngine) -> Callable[[int, bool], None]:
+        """``feed(tid, at_syscall)``: hand the entries recorded since the last feed, oldest first,
+        to ``engine`` (emulator/calls.py), then let it close the frames of thread ``tid`` that
+        returned before this stop (``at_syscall``: stopped at a syscall instruction). One native
+        call, made at every pause of a recorded run."""
+        counter = ctypes.addressof(self.work)
+        return functools.partial(_native.feed_entries, counter, engine, self.uc._uch.value)
 
     def __del__(self) -> None:
         work = getattr(self, "work", None)

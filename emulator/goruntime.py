@@ -56,7 +56,7 @@ class GoRuntime:
         self._runtime_initialised = False  # the runtime package's own init task has run
         self._functions: dict[int, str] = {}  # return address -> function, for allocations' callers
         self._types: dict[int, str] = {}  # abi.Type address -> type name
-        self._types_base: int | None = None  # runtime.types, read from the file when first needed
+        self._types_base: int | None = None  # runtime.types, read from the file by install
 
     def goid_of(self, g: int) -> int | None:
         """The goroutine id of the g at ``g`` (None if unreadable).
@@ -93,6 +93,7 @@ class GoRuntime:
         watch("runtime.doInit1", self._on_init)
         watch("runtime.copystack", self._on_copystack)
         self._machine.add_clone_hook(self._on_clone)
+        self._types_base = _types_base(self._machine.image.path)  # now, not during the run
         self._machine.emit(
             GoEvent(self._machine.cpu.instructions, self._main_tid, "phase", None, {"phase": "bootstrap"})
         )
@@ -155,9 +156,7 @@ class GoRuntime:
     def _type_name(self, addr: int) -> str:
         name = self._types.get(addr)
         if name is None:
-            if self._types_base is None:
-                self._types_base = _types_base(self._machine.image.path) or 0
-            name = self._types[addr] = goabi.type_name(self._bytes, self._types_base or None, addr) or ""
+            name = self._types[addr] = goabi.type_name(self._bytes, self._types_base, addr) or ""
         return name
 
     def _on_panic(self, record: EntryRecord, tid: int) -> None:

@@ -47,6 +47,7 @@ from emulator.scheduler import QUANTUM, Deadlock, Scheduler
 from emulator.threads import Thread, ThreadState
 from loader import Image, Segment, build_initial_stack
 from syscalls.abi import BadAddress, write_u32
+from syscalls.capture import Entry, Recorded, capture_entry
 from syscalls.errno import EINTR
 from syscalls.flags import render_signal
 from syscalls.kernel import Kernel, KernelConfig
@@ -68,7 +69,7 @@ from syscalls.sigframe import (
     UserContext,
     build_frame,
 )
-from syscalls.table import decode_args, decode_call, decode_ret, lookup
+from syscalls.table import decode_args, lookup
 from syscalls.vfs import FsConfig
 
 STACK_TOP = 0x7FFF_FFFF_F000
@@ -188,7 +189,11 @@ class Machine:
     ) -> None:
         self.image = image
         self.config = config
-        self.sinks = list(sinks or [])
+        self.sinks = tuple(sinks or ())  # fixed for the run: _emit is built from them
+        # Send an event to every sink, in order with the machine's own events (observers call it as
+        # ``emit``). Every syscall, call and allocation goes through it: one sink is called directly.
+        self._emit: Callable[[Event], None] = self.sinks[0] if len(self.sinks) == 1 else self._fan_out
+        self.emit = self._emit
         self.cpu = Cpu(self._on_syscall)
         self.mem = AddressSpace(self.cpu.uc, config.limits.memory, self.cpu.read_memory)
         self.clock = VirtualClock(lambda: self.cpu.work.instructions, on_jump=self._publish_time)
@@ -221,13 +226,13 @@ class Machine:
         self._seq = 0
         self._next_tid = self.kernel.config.pid
         # tid -> (nr, args, decoded entry) of a syscall that blocked, recorded when it finishes
-        self._pending: dict[int, tuple[int, list[int], tuple[object, ...] | None]] = {}
+        self._pending: dict[int, tuple[int, list[int], Entry]] = {}
         self._exit_group: int | None = None
         self._last_status = 0
         self._stop_cpu = False
         self._signal_self = False  # the last syscall made a signal of the caller's deliverable
         self._restore: UserContext | None = None  # set by rt_sigreturn, applied once the CPU stops
-        self._pause_hooks: list[Callable[[Thread, bool], None]] = []
+        self._pause_hooks: list[Callable[[int, bool], None]] = []
         self._finish_hooks: list[Callable[[], None]] = []
         self._clone_hooks: list[Callable[[int, int], None]] = []
         try:
@@ -318,8 +323,8 @@ class Machine:
         """
         self.cpu.add_probe(address, lambda: callback(self.current))
 
-    def add_pause_hook(self, callback: Callable[[Thread, bool], None]) -> None:
-        """Call ``callback(thread, at_syscall)`` whenever the guest stops to talk to us: at each
+    def add_pause_hook(self, callback: Callable[[int, bool], None]) -> None:
+        """Call ``callback(tid, at_syscall)`` whenever the guest stops to talk to us: at each
         syscall (before it is handled; ``at_syscall`` True) and each time the CPU returns.
         Observers that buffer natively drain there, so what they emit lands in order with the
         syscall and thread events."""
@@ -333,13 +338,9 @@ class Machine:
         """Call ``callback()`` once the run is over, before the ExitEvent."""
         self._finish_hooks.append(callback)
 
-    def emit(self, event: Event) -> None:
-        """Send an observer's event to the sinks, in order with the machine's own."""
-        self._emit(event)
-
     def _pause(self, thread: Thread, at_syscall: bool = False) -> None:
         for hook in self._pause_hooks:
-            hook(thread, at_syscall)
+            hook(thread.tid, at_syscall)
 
     def close(self) -> None:
         """Free what a finished run holds beyond its results: the CPU (see ``Cpu.close``) and the file.
@@ -484,8 +485,8 @@ class Machine:
         nr, args = regs[0], list(regs[1:])
         thread = self.current
         self.stats.syscalls += 1
-        if self._pause_hooks:
-            self._pause(thread, True)
+        for hook in self._pause_hooks:
+            hook(thread.tid, True)
         decoded = self._decode_entry(nr, args) if self.config.record_syscalls else None
         outcome = self.kernel.handle(thread, nr, args)
         if type(outcome) is int:
@@ -512,9 +513,7 @@ class Machine:
             self._record(thread.tid, nr, args, decoded, outcome.context.regs["rax"])
             self._restore = outcome.context
 
-    def _block(
-        self, thread: Thread, nr: int, args: list[int], decoded: tuple[object, ...] | None, block: Block
-    ) -> None:
+    def _block(self, thread: Thread, nr: int, args: list[int], decoded: Entry, block: Block) -> None:
         if block.deadline is not None and block.deadline <= self.clock.monotonic():
             self.cpu.set_result(block.timeout_result)
             self._record(thread.tid, nr, args, decoded, block.timeout_result)
@@ -546,21 +545,16 @@ class Machine:
         self.kernel.signals.pending.pop(thread.tid, None)
         self._emit(ThreadEvent(self.cpu.instructions, thread.tid, "exit", parent=None))
 
-    def _decode_entry(self, nr: int, args: list[int]) -> tuple[object, ...] | None:
-        """The entry half, while the guest memory it shows is as the call found it; None when the
-        arguments it would read are all NULL (decoded with the exit half in one pass, see _record)."""
+    def _decode_entry(self, nr: int, args: list[int]) -> Entry:
+        """The entry half, while the guest memory it shows is as the call found it (see
+        syscalls.capture.capture_entry; rt_sigreturn's is decoded now)."""
         if nr == RT_SIGRETURN:  # its argument is the frame at the stack pointer
             call = Call(tuple(args), None, self.stack_pointer())
             return tuple(decode_args(lookup(nr), call, self.mem, out=False))
         sc = lookup(nr)
-        for reg in sc.memory_in_regs:
-            if args[reg]:
-                return tuple(decode_args(sc, Call(tuple(args), None), self.mem, out=False))
-        return None
+        return capture_entry(sc, tuple(args), self.mem) if sc.entry_memory else None
 
-    def _record(
-        self, tid: int, nr: int, args: list[int], decoded: tuple[object, ...] | None, result: int | None
-    ) -> None:
+    def _record(self, tid: int, nr: int, args: list[int], entry: Entry, result: int | None) -> None:
         sc = lookup(nr)
         name = sc.name
         self.stats.by_syscall[name] = self.stats.by_syscall.get(name, 0) + 1
@@ -568,17 +562,15 @@ class Machine:
             self._recent.append((self.cpu.instructions, tid, nr, args, result))  # no event: this is hot
             return
         raw = tuple(args)
-        call = Call(raw, None if result is None else result & 0xFFFF_FFFF_FFFF_FFFF)
-        if decoded is None:
-            values, decoded_result = decode_call(sc, Call(raw), call, self.mem)
-        else:
-            values = decode_args(sc, call, self.mem, out=True, entry=decoded)
-            decoded_result = decode_ret(sc, call, self.mem)
-        decoded = tuple(values)
+        ret = None if result is None else result & 0xFFFF_FFFF_FFFF_FFFF
+        recorded = Recorded(sc, raw, ret, entry, self.mem)
         self._seq += 1
-        event = SyscallEvent(
-            self.cpu.instructions, tid, self._seq, nr, name, raw, decoded, result, decoded_result
-        )
+        count = self.cpu.instructions
+        if recorded.keep():
+            event = SyscallEvent(count, tid, self._seq, nr, name, raw, None, result, later=recorded)
+        else:
+            values, decoded_result = recorded.decode()
+            event = SyscallEvent(count, tid, self._seq, nr, name, raw, values, result, decoded_result)
         self.syscall_events.append(event)
         self._recent.append(event)
         self._emit(event)
@@ -592,7 +584,7 @@ class Machine:
             for r in self._recent
         ]
 
-    def _emit(self, event: Event) -> None:
+    def _fan_out(self, event: Event) -> None:
         for sink in self.sinks:
             sink(event)
 

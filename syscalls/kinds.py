@@ -225,6 +225,13 @@ class Kind:
         """Kind-specific decoding; may raise BadAddress."""
         return value
 
+    def span(self, value: int, call: Call) -> int | None:
+        """How many bytes at ``value`` ``fetch`` reads for this call, or None when that is only
+        known while reading (strings, arrays of pointers). A recorded run keeps just those bytes
+        and decodes after the run (``syscalls.table.capture``); a kind without a span is decoded
+        at once."""
+        return 0 if self.register_only else None
+
     def render(self, decoded: object) -> str:
         """strace's text for a decoded value."""
         if isinstance(decoded, Addr):
@@ -435,8 +442,13 @@ class Buf(Kind):
         return self if self.length is None else replace(self, length=_ref(self.length, names))
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        size = signed64(call.ret or 0) if self.length is None else _arg(call, self.length)
-        return read_buf(mem, value, size)
+        return read_buf(mem, value, self._size(call))
+
+    def span(self, value: int, call: Call) -> int | None:
+        return min(max(self._size(call), 0), MAX_STRLEN)
+
+    def _size(self, call: Call) -> int:
+        return signed64(call.ret or 0) if self.length is None else _arg(call, self.length)
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, Str)
@@ -452,9 +464,12 @@ class PathOut(Kind):
     out: bool = True
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        size = max(signed64(call.ret or 0) - 1, 0)
-        data = mem.read(value, min(size, PATH_MAX - 1)) if size else b""
+        size = self.span(value, call)
+        data = mem.read(value, size) if size else b""
         return Str(data.split(b"\0", 1)[0])
+
+    def span(self, value: int, call: Call) -> int:
+        return min(max(signed64(call.ret or 0) - 1, 0), PATH_MAX - 1)
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, Str)
@@ -528,6 +543,9 @@ class Timespec(Kind):
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
         return struct.unpack("<qq", mem.read(value, 16))
 
+    def span(self, value: int, call: Call) -> int:
+        return 16
+
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, tuple)
         sec, frac = decoded
@@ -554,6 +572,9 @@ class TimeOut(Kind):
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
         return struct.unpack("<q", mem.read(value, 8))[0]
 
+    def span(self, value: int, call: Call) -> int:
+        return 8
+
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, int)
         when = _utc(decoded)
@@ -563,6 +584,8 @@ class TimeOut(Kind):
 @dataclass(frozen=True)
 class TimeRet(Kind):
     """time(2)'s result: ``1795728850 (2026-11-26T21:34:10+0000)``."""
+
+    register_only = True
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
         return signed64(value)
@@ -586,14 +609,20 @@ class Sigset(Kind):
         return self if self.length is None else replace(self, length=_ref(self.length, names))
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        size = NSIG_BYTES if self.length is None else _arg(call, self.length)
-        if size != NSIG_BYTES:
+        if not self.span(value, call):
             return Addr(value)
         return int.from_bytes(mem.read(value, NSIG_BYTES), "little")
+
+    def span(self, value: int, call: Call) -> int:
+        size = NSIG_BYTES if self.length is None else _arg(call, self.length)
+        return NSIG_BYTES if size == NSIG_BYTES else 0
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, int)
         return fl.render_sigset(decoded)
+
+
+_SIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask
 
 
 def _show_handler(handler: int) -> str:
@@ -609,8 +638,11 @@ class Sigaction(Kind):
     out: bool = False
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        handler, flags, restorer, mask = struct.unpack("<QQQQ", mem.read(value, 32))
+        handler, flags, restorer, mask = _SIGACTION.unpack(mem.read(value, _SIGACTION.size))
         return SigAction(handler, flags, restorer, mask)
+
+    def span(self, value: int, call: Call) -> int:
+        return _SIGACTION.size
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, SigAction)
@@ -634,6 +666,9 @@ class StructPtr(Kind):
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
         return self.layout.unpack(mem.read(value, self.layout.size))
+
+    def span(self, value: int, call: Call) -> int:
+        return self.layout.size
 
 
 _EPOLL_CTL_DEL = 2
@@ -703,9 +738,12 @@ class CpuSet(Kind):
     out: bool = True
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
-        size = min(max(signed64(call.ret or 0), 0), 8192)
+        size = self.span(value, call)
         bits = int.from_bytes(mem.read(value, size), "little") if size else 0
         return tuple(i for i in range(size * 8) if bits >> i & 1)
+
+    def span(self, value: int, call: Call) -> int:
+        return min(max(signed64(call.ret or 0), 0), 8192)
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, tuple)
@@ -723,6 +761,9 @@ class Utsname(Kind):
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
         raw = mem.read(value, 65 * 2)
         return tuple(raw[i * 65 : (i + 1) * 65].split(b"\0", 1)[0] for i in range(2))
+
+    def span(self, value: int, call: Call) -> int:
+        return 65 * 2
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, tuple)
@@ -750,6 +791,9 @@ class StatBuf(Kind):
         (mode,) = struct.unpack_from("<I", raw, 24)
         (rdev, size) = struct.unpack_from("<Qq", raw, 40)
         return Stat(mode, size, rdev)
+
+    def span(self, value: int, call: Call) -> int:
+        return 144
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, Stat)
@@ -825,6 +869,9 @@ class Mincore(Kind):
         data = mem.read(value, min(pages, MAX_ARRAY))
         return Str(data, pages > MAX_ARRAY)
 
+    def span(self, value: int, call: Call) -> int:
+        return min((_arg(call, self.length) + 4095) // 4096, MAX_ARRAY)
+
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, Str)
         parts = [str(b & 1) for b in decoded.data] + (["..."] if decoded.more else [])
@@ -848,6 +895,9 @@ class IntOut(Kind):
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
         fmt = "<" + ("i" if self.size == 4 else ("Q" if self.hex else "q")) * self.count
         return struct.unpack(fmt, mem.read(value, self.size * self.count))
+
+    def span(self, value: int, call: Call) -> int:
+        return self.size * self.count
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, tuple)
@@ -892,6 +942,9 @@ class Omit(Kind):
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
         return Mark.OMIT
 
+    def span(self, value: int, call: Call) -> int:
+        return 0
+
 
 @dataclass(frozen=True)
 class On(Kind):
@@ -933,6 +986,9 @@ class On(Kind):
         inner = self.pick(key).decode(value, call, mem)
         return inner if isinstance(inner, Mark) else (key, inner)
 
+    def span(self, value: int, call: Call) -> int | None:
+        return self.pick(self._key(call)).span(value, call)
+
     def render(self, decoded: object) -> str:
         if isinstance(decoded, tuple) and len(decoded) == 2 and isinstance(decoded[0], int):
             return self.pick(decoded[0]).render(decoded[1])
@@ -963,6 +1019,9 @@ class When(Kind):
             return Mark.OMIT
         return self.kind.decode(value, call, mem)
 
+    def span(self, value: int, call: Call) -> int | None:
+        return self.kind.span(value, call) if _arg(call, self.key) & self.bits else 0
+
     def render(self, decoded: object) -> str:
         return self.kind.render(decoded)
 
@@ -974,10 +1033,15 @@ class NoReturn(Kind):
     def decode(self, value: int, call: Call, mem: GuestMemory) -> object:
         return Mark.UNKNOWN
 
+    def span(self, value: int, call: Call) -> int:
+        return 0
+
 
 @dataclass(frozen=True)
 class FlagsRet(Kind):
     """fcntl's F_GETFL/F_GETFD result: ``0x8001 (flags O_WRONLY|O_LARGEFILE)``."""
+
+    register_only = True
 
     fn: Callable[[int], str]
     zero_plain: bool = False  # F_GETFD prints a bare 0
@@ -995,6 +1059,8 @@ class FlagsRet(Kind):
 @dataclass(frozen=True)
 class OctalRet(Kind):
     """umask's result, in octal like strace: ``022``."""
+
+    register_only = True
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, int)

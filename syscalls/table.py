@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
-from functools import cached_property
 
 from . import flags as fl
 from .abi import GuestMemory
@@ -170,12 +169,22 @@ class Syscall:
         r = self.args[i].reg
         return i if r is None else r
 
-    @cached_property
-    def plan(self) -> tuple[tuple[int, Kind, bool | None, bool], ...]:
-        """Per argument: (register, kind, whether it is out or None if that depends on the call,
-        whether its kind decodes from the register alone). Worked out once: recorded runs decode
-        every syscall, and the generic rules cost more than the decoding itself."""
-        return tuple(
+    # Worked out once per row (recorded runs decode every syscall, and the generic rules cost more
+    # than the decoding itself):
+    # plan: per argument (register, kind, whether it is out or None if that depends on the call,
+    # whether its kind decodes from the register alone).
+    plan: tuple[tuple[int, Kind, bool | None, bool], ...] = field(init=False, repr=False, compare=False)
+    # entry_memory: (register, kind) of the arguments that may be read from guest memory before the
+    # call. When all of those registers are 0 (NULL) the entry half depends on the registers alone
+    # and can wait for the exit.
+    entry_memory: tuple[tuple[int, Kind], ...] = field(init=False, repr=False, compare=False)
+    # exit_memory: (register, kind) of the arguments that may be read from guest memory after it.
+    exit_memory: tuple[tuple[int, Kind], ...] = field(init=False, repr=False, compare=False)
+    # has_out: whether any argument may be decoded after the call (else the entry half is the whole).
+    has_out: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        plan = tuple(
             (
                 self.reg(i),
                 arg.kind,
@@ -184,19 +193,16 @@ class Syscall:
             )
             for i, arg in enumerate(self.args)
         )
-
-    @cached_property
-    def memory_in_regs(self) -> tuple[int, ...]:
-        """Registers of the arguments that may be read from guest memory before the call. When all
-        of them are 0 (NULL) the entry half depends on the registers alone and can wait for the exit."""
-        return tuple(
-            reg for reg, _kind, out, register_only in self.plan if out is not True and not register_only
+        object.__setattr__(self, "plan", plan)
+        entry = tuple(
+            (reg, kind) for reg, kind, out, register_only in plan if out is not True and not register_only
         )
-
-    @cached_property
-    def has_out(self) -> bool:
-        """Whether any argument may be decoded after the call (else the entry half is the whole)."""
-        return any(out is not False for _, _, out, _ in self.plan)
+        object.__setattr__(self, "entry_memory", entry)
+        exit_ = tuple(
+            (reg, kind) for reg, kind, out, _ in plan if out is not False and not kind.register_only
+        )
+        object.__setattr__(self, "exit_memory", exit_)
+        object.__setattr__(self, "has_out", any(out is not False for _, _, out, _ in plan))
 
 
 @dataclass(frozen=True)

@@ -883,6 +883,7 @@ def test_hello_traces_the_same_through_each_kinds_rules(monkeypatch) -> None:
     from conftest import built
 
     from emulator import api, machine
+    from syscalls import capture
 
     path = built("hello")
     planned = api.run(path).strace()
@@ -891,5 +892,6 @@ def test_hello_traces_the_same_through_each_kinds_rules(monkeypatch) -> None:
         return _by_kind_rules(sc, call, mem, out, None if entry is None else list(entry))
 
     monkeypatch.setattr(machine, "decode_args", by_rules)
+    monkeypatch.setattr(capture, "decode_args", by_rules)
     assert "\n".join(api.run(path).strace()) == "\n".join(planned)
     assert len(planned) > 150 and any(line.startswith("rt_sigaction(SIG") for line in planned)
