@@ -90,6 +90,10 @@ class SyscallEvent:
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like the other events
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        """Pickled decoded: what the event shows, not the machinery that would decode it."""
+        return SyscallEvent, self._fields()
+
     def __repr__(self) -> str:
         shown = ", ".join(f"{n}={v!r}" for n, v in zip(self._FIELDS, self._fields(), strict=True))
         return f"SyscallEvent({shown})"

@@ -7,6 +7,8 @@ memory as it was at the wrong moment. These tests decode every row of the table 
 
 from __future__ import annotations
 
+import pickle
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -160,3 +162,6 @@ def test_a_recorded_run_decodes_its_syscalls_after_the_run() -> None:
     sigaction = [e for e in run.syscalls if e.name == "rt_sigaction" and e.args[2]]
     assert sigaction and all(type(e.decoded[2]).__name__ == "SigAction" for e in sigaction)
     assert lookup(13).name == "rt_sigaction"
+    later = next(e for e in api.run(built("hello")).syscalls if e.name == "rt_sigaction" and e.args[1])
+    copy = pickle.loads(pickle.dumps(later))  # pickles what it shows, decoded
+    assert copy == later and copy._later is None and type(copy.decoded[1]).__name__ == "SigAction"
