@@ -64,11 +64,13 @@ def capture(
         value = args[reg] & _M64
         if not value:
             continue
-        if call is None:
-            call = Call(args, ret)
-        size = kind.span(value, call)
+        size = kind.fixed_span
         if size is None:
-            return None
+            if call is None:
+                call = Call(args, ret)
+            size = kind.span(value, call)
+            if size is None:
+                return None
         if size > 0:
             if spans is None:
                 spans = {}

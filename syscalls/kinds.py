@@ -201,6 +201,8 @@ class Kind:
     # fetch uses the register alone (no memory, never raises): decode may call it directly, which
     # matters because every syscall of a recorded run decodes its arguments.
     register_only: ClassVar[bool] = False
+    # The bytes ``fetch`` reads at the value whatever the call (a struct): ``span`` without asking.
+    fixed_span: ClassVar[int | None] = None
 
     def bind(self, names: Mapping[str, int]) -> Kind:
         """Resolve argument names this kind refers to into register indexes."""
@@ -230,7 +232,7 @@ class Kind:
         known while reading (strings, arrays of pointers). A recorded run keeps just those bytes
         and decodes after the run (``syscalls.table.capture``); a kind without a span is decoded
         at once."""
-        return 0 if self.register_only else None
+        return 0 if self.register_only else self.fixed_span
 
     def render(self, decoded: object) -> str:
         """strace's text for a decoded value."""
@@ -536,15 +538,13 @@ class Timespec(Kind):
     """struct timespec: ``{tv_sec=0, tv_nsec=20000}``; ``usec`` for timeval."""
 
     pointer = True
+    fixed_span = 16
 
     out: bool = False
     usec: bool = False
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
         return struct.unpack("<qq", mem.read(value, 16))
-
-    def span(self, value: int, call: Call) -> int:
-        return 16
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, tuple)
@@ -566,14 +566,12 @@ class TimeOut(Kind):
     """time(2)'s ``tloc``: ``[1795728850 /* 2026-11-26T21:34:10+0000 */]``."""
 
     pointer = True
+    fixed_span = 8
 
     out: bool = True
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
         return struct.unpack("<q", mem.read(value, 8))[0]
-
-    def span(self, value: int, call: Call) -> int:
-        return 8
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, int)
@@ -634,15 +632,13 @@ class Sigaction(Kind):
     """struct sigaction: handler, mask, flags, and the restorer if SA_RESTORER."""
 
     pointer = True
+    fixed_span = _SIGACTION.size
 
     out: bool = False
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
         handler, flags, restorer, mask = _SIGACTION.unpack(mem.read(value, _SIGACTION.size))
         return SigAction(handler, flags, restorer, mask)
-
-    def span(self, value: int, call: Call) -> int:
-        return _SIGACTION.size
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, SigAction)
@@ -664,11 +660,12 @@ class StructPtr(Kind):
     layout: ClassVar[struct.Struct]
     out: bool = False
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.fixed_span = cls.layout.size
+
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
         return self.layout.unpack(mem.read(value, self.layout.size))
-
-    def span(self, value: int, call: Call) -> int:
-        return self.layout.size
 
 
 _EPOLL_CTL_DEL = 2
@@ -755,15 +752,13 @@ class Utsname(Kind):
     """struct utsname, abbreviated as strace does: sysname, nodename, ..."""
 
     pointer = True
+    fixed_span = 65 * 2
 
     out: bool = True
 
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
         raw = mem.read(value, 65 * 2)
         return tuple(raw[i * 65 : (i + 1) * 65].split(b"\0", 1)[0] for i in range(2))
-
-    def span(self, value: int, call: Call) -> int:
-        return 65 * 2
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, tuple)
@@ -783,6 +778,7 @@ class StatBuf(Kind):
     """struct stat (x86-64 layout), abbreviated: mode, then size or rdev."""
 
     pointer = True
+    fixed_span = 144
 
     out: bool = True
 
@@ -791,9 +787,6 @@ class StatBuf(Kind):
         (mode,) = struct.unpack_from("<I", raw, 24)
         (rdev, size) = struct.unpack_from("<Qq", raw, 40)
         return Stat(mode, size, rdev)
-
-    def span(self, value: int, call: Call) -> int:
-        return 144
 
     def show(self, decoded: object) -> str:
         assert isinstance(decoded, Stat)
@@ -939,11 +932,10 @@ class SigFrame(Kind):
 class Omit(Kind):
     """An argument strace does not show (fcntl(fd, F_GETFD) has no third)."""
 
+    fixed_span = 0
+
     def fetch(self, value: int, call: Call, mem: GuestMemory) -> object:
         return Mark.OMIT
-
-    def span(self, value: int, call: Call) -> int:
-        return 0
 
 
 @dataclass(frozen=True)
@@ -1030,11 +1022,10 @@ class When(Kind):
 class NoReturn(Kind):
     """The result of a call that never returns: ``?``."""
 
+    fixed_span = 0
+
     def decode(self, value: int, call: Call, mem: GuestMemory) -> object:
         return Mark.UNKNOWN
-
-    def span(self, value: int, call: Call) -> int:
-        return 0
 
 
 @dataclass(frozen=True)
