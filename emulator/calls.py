@@ -17,7 +17,7 @@ frames). Go switches stacks in ``systemstack``/``mcall``/``morestack`` (work
 nests on the goroutine that asked for it) and in ``gogo`` (another goroutine
 resumes: its own chain of frames comes back, on whichever thread runs it).
 Each time the guest stops, the running goroutine's stack is checked too
-(``Cpu.feed_entries``): a frame has returned when RSP is above its entry, when
+(``Cpu.entry_feeder``): a frame has returned when RSP is above its entry, when
 its return-address slot holds something else now, or, at a syscall (where RBP
 is a frame pointer: Go keeps them on amd64), when the frame-pointer chain
 passes its slot without reaching it. So a syscall shows under the function

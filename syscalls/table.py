@@ -859,7 +859,7 @@ def decode_args(
 
 def decode_call(sc: Syscall, entry: Call, done: Call, mem: GuestMemory) -> tuple[list[object], object]:
     """Both passes of ``decode_args`` at once, then ``decode_ret``: for a finished call whose
-    in-arguments come from registers alone (``Syscall.memory_in_regs`` all NULL), so decoding them
+    in-arguments come from registers alone (``Syscall.entry_memory`` all NULL), so decoding them
     now gives what the entry pass would have. ``entry`` is the call as entered (all six registers),
     ``done`` with rax."""
     args = entry.args
