@@ -189,11 +189,10 @@ class Machine:
     ) -> None:
         self.image = image
         self.config = config
-        self.sinks = tuple(sinks or ())  # fixed for the run: _emit is built from them
-        # Send an event to every sink, in order with the machine's own events (observers call it as
-        # ``emit``). Every syscall, call and allocation goes through it: one sink is called directly.
-        self._emit: Callable[[Event], None] = self.sinks[0] if len(self.sinks) == 1 else self._fan_out
-        self.emit = self._emit
+        self.sinks = tuple(sinks or ())  # fixed for the run: emit is built from them
+        # emit(event): send an event to every sink, the machine's own and observers' in one order.
+        # Every syscall, call and allocation goes through it: one sink is called directly.
+        self.emit: Callable[[Event], None] = self.sinks[0] if len(self.sinks) == 1 else self._fan_out
         self.cpu = Cpu(self._on_syscall)
         self.mem = AddressSpace(self.cpu.uc, config.limits.memory, self.cpu.read_memory)
         self.clock = VirtualClock(lambda: self.cpu.work.instructions, on_jump=self._publish_time)
@@ -290,7 +289,7 @@ class Machine:
         main = Thread(self._allocate_tid(), uc.context_save(), self.image.entry, name=_comm(self.image.path))
         self.scheduler.add(main)
         self.scheduler.pop_runnable()  # main is on the CPU
-        self._emit(ThreadEvent(self.cpu.instructions, main.tid, "start", parent=None))
+        self.emit(ThreadEvent(self.cpu.instructions, main.tid, "start", parent=None))
         return main
 
     def _map_vdso(self) -> None:
@@ -375,7 +374,7 @@ class Machine:
             self.stats.committed_bytes = self.mem.committed
         for hook in self._finish_hooks:
             hook()
-        self._emit(ExitEvent(self.cpu.instructions, outcome.status, outcome.reason, outcome.signal))
+        self.emit(ExitEvent(self.cpu.instructions, outcome.status, outcome.reason, outcome.signal))
         return outcome
 
     def _run(self) -> Outcome:
@@ -485,8 +484,8 @@ class Machine:
         nr, args = regs[0], list(regs[1:])
         thread = self.current
         self.stats.syscalls += 1
-        for hook in self._pause_hooks:
-            hook(thread.tid, True)
+        if self._pause_hooks:
+            self._pause(thread, True)
         decoded = self._decode_entry(nr, args) if self.config.record_syscalls else None
         outcome = self.kernel.handle(thread, nr, args)
         if type(outcome) is int:
@@ -543,7 +542,7 @@ class Machine:
                 pass
         self.scheduler.remove(thread)
         self.kernel.signals.pending.pop(thread.tid, None)
-        self._emit(ThreadEvent(self.cpu.instructions, thread.tid, "exit", parent=None))
+        self.emit(ThreadEvent(self.cpu.instructions, thread.tid, "exit", parent=None))
 
     def _decode_entry(self, nr: int, args: list[int]) -> Entry:
         """The entry half, while the guest memory it shows is as the call found it (see
@@ -573,7 +572,7 @@ class Machine:
             event = SyscallEvent(count, tid, self._seq, nr, name, raw, values, result, decoded_result)
         self.syscall_events.append(event)
         self._recent.append(event)
-        self._emit(event)
+        self.emit(event)
 
     def recent_syscalls(self) -> list[SyscallEvent]:
         """The last RECENT_SYSCALLS finished syscalls, oldest first (undecoded unless recording)."""
@@ -611,7 +610,7 @@ class Machine:
         self.scheduler.add(child)
         for hook in self._clone_hooks:
             hook(parent.tid, child.tid)
-        self._emit(ThreadEvent(self.cpu.instructions, child.tid, "start", parent=parent.tid))
+        self.emit(ThreadEvent(self.cpu.instructions, child.tid, "start", parent=parent.tid))
         return child.tid
 
     def futex_wake(self, addr: int, count: int, bitset: int) -> int:
@@ -690,7 +689,7 @@ class Machine:
             return None
         if self._deliver(thread, info, Trap(), thread.rip):
             return None
-        self._emit(SignalEvent(self.cpu.instructions, thread.tid, info))  # strace shows the fatal one too
+        self.emit(SignalEvent(self.cpu.instructions, thread.tid, info))  # strace shows the fatal one too
         if info.signo == SIGXFSZ and self.kernel.limit_hits["write-bytes"]:
             why = f"the kernel: --max-write-bytes {self.config.limits.write_bytes} reached (RLIMIT_FSIZE)"
         else:
@@ -726,7 +725,7 @@ class Machine:
             return False  # no room for the frame: Linux forces SIGSEGV, which kills
         self.cpu.enter_handler(handler, sig, frame)
         thread.saved_sigmask = None
-        self._emit(SignalEvent(self.cpu.instructions, thread.tid, info))
+        self.emit(SignalEvent(self.cpu.instructions, thread.tid, info))
         thread.sigmask |= mask | (0 if flags & SA_NODEFER else bit)
         if flags & SA_RESETHAND:
             self.kernel.signals.actions.pop(sig, None)

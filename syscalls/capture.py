@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .abi import BadAddress, GuestMemory
 from .kinds import _M64, Call, Kind
-from .table import Syscall, decode_args, decode_call, decode_ret
+from .table import Syscall, decode_args, decode_ret
 
 
 class MemorySnapshot:
@@ -119,12 +119,8 @@ class Recorded:
 
     def decode(self) -> tuple[tuple[object, ...], object]:
         """The decoded arguments and result, as strace shows them."""
-        sc, mem = self.sc, self.exit
+        sc, mem, entry = self.sc, self.exit, self.entry
         done = Call(self.args, self.ret)
-        if self.entry is None:
-            values, result = decode_call(sc, Call(self.args), done, mem)
-            return tuple(values), result
-        entry = self.entry
-        if type(entry) is not tuple:
-            entry = tuple(decode_args(sc, Call(self.args), entry, out=False))
+        if type(entry) is not tuple:  # the entry pass, from what was kept (None: it reads nothing)
+            entry = tuple(decode_args(sc, Call(self.args), EMPTY if entry is None else entry, out=False))
         return tuple(decode_args(sc, done, mem, out=True, entry=entry)), decode_ret(sc, done, mem)

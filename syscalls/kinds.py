@@ -230,7 +230,7 @@ class Kind:
     def span(self, value: int, call: Call) -> int | None:
         """How many bytes at ``value`` ``fetch`` reads for this call, or None when that is only
         known while reading (strings, arrays of pointers). A recorded run keeps just those bytes
-        and decodes after the run (``syscalls.table.capture``); a kind without a span is decoded
+        and decodes after the run (``syscalls.capture``); a kind without a span is decoded
         at once."""
         return 0 if self.register_only else self.fixed_span
 

@@ -185,7 +185,7 @@ def synthetic_tree(k: Kernel) -> dict[str, Entry]:
     """Every generated path of the namespace, by absolute guest path.
 
     The process's own entries (fds, threads, cwd) are made fresh on each call; the rest depends
-    only on the configuration and is built once (the path walk asks for the tree on every lookup).
+    only on the configuration and is built once. The path walk asks ``synthetic_entry`` instead.
     """
     c = k.config
     tree = dict(_fixed_tree(c.pid, c.cpus, c.hostname))

@@ -118,7 +118,6 @@ __all__ = [
     "Support",
     "Syscall",
     "decode_args",
-    "decode_call",
     "decode_ret",
     "lookup",
     "markdown",
@@ -855,33 +854,6 @@ def decode_args(
         else:
             result.append(kind.decode(value, call, mem))
     return result
-
-
-def decode_call(sc: Syscall, entry: Call, done: Call, mem: GuestMemory) -> tuple[list[object], object]:
-    """Both passes of ``decode_args`` at once, then ``decode_ret``: for a finished call whose
-    in-arguments come from registers alone (``Syscall.entry_memory`` all NULL), so decoding them
-    now gives what the entry pass would have. ``entry`` is the call as entered (all six registers),
-    ``done`` with rax."""
-    args = entry.args
-    result: list[object] = []
-    append = result.append
-    for reg, kind, is_out, register_only in sc.plan:
-        if is_out is None:
-            is_out = kind.is_out(done)
-            if not is_out and kind.is_out(entry):  # pending at entry, then not out: the exit pass decoded it
-                append(
-                    kind.fetch(args[reg] & _M64, done, mem)
-                    if register_only
-                    else kind.decode(args[reg], done, mem)
-                )
-                continue
-        if is_out:
-            append(kind.decode(args[reg], done, mem))
-        elif register_only:
-            append(kind.fetch(args[reg] & _M64, entry, mem))
-        else:
-            append(kind.decode(args[reg], entry, mem))
-    return result, decode_ret(sc, done, mem)
 
 
 def decode_ret(sc: Syscall, call: Call, mem: GuestMemory) -> object:
